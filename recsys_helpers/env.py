@@ -1,0 +1,91 @@
+"""Seeding, determinism and a description of the environment, with a quiet TensorFlow start-up.
+
+Call ``setup(SEED)`` in a notebook's set-up cell *before* ``import keras``: it silences TensorFlow's C++
+start-up chatter (which would otherwise fill the notebook with log lines), seeds Python, NumPy and Keras,
+and makes TensorFlow's ops deterministic so a rerun reproduces the committed numbers.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import random
+import sys
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def _silenced_stderr():
+    """Send file descriptor 2 to /dev/null: TensorFlow logs from C++ before Python can configure it."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (some embedded interpreters): nothing to silence
+        yield
+        return
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_tensorflow():
+    """Import TensorFlow (and list its devices) without its start-up log lines; return the module."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    with _silenced_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+        import keras  # noqa: F401  (Keras prints nothing, but load it while we are here)
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+def set_seed(seed: int = 42, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and Keras (which seeds the backend); make TensorFlow ops deterministic."""
+    random.seed(seed)
+    np.random.seed(seed)
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    if deterministic and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def setup(seed: int = 42, deterministic: bool = True):
+    """Quiet TensorFlow start-up, seeds and determinism in one call; returns the TensorFlow module."""
+    tf = import_tensorflow()
+    set_seed(seed, deterministic)
+    return tf
+
+
+def describe_environment() -> dict:
+    """Versions of Python and the libraries the course relies on, the Keras backend and the devices."""
+    import keras
+    import matplotlib
+    import pandas as pd
+
+    info = {
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.machine()}",
+        "cpu cores": os.cpu_count(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "matplotlib": matplotlib.__version__,
+        "keras": keras.__version__,
+        "keras backend": keras.backend.backend(),
+    }
+    if keras.backend.backend() == "tensorflow":
+        tf = import_tensorflow()
+        gpus = tf.config.list_physical_devices("GPU")
+        info["tensorflow"] = tf.__version__
+        info["devices"] = ", ".join(d.name.replace("/physical_device:", "") for d in tf.config.list_physical_devices())
+        info["gpu"] = f"{len(gpus)} GPU(s)" if gpus else "none (training runs on the CPU)"
+    return info
