@@ -235,7 +235,7 @@ def _items_frame(item_id, titles, genres: pd.Series, sep: str) -> pd.DataFrame:
     year = pd.to_numeric(titles.str.extract(_YEAR, expand=False), errors="coerce").astype("Int64")
     genre_lists = [[] if g in ("(no genres listed)", "") else g.split(sep) for g in genres.fillna("")]
     return pd.DataFrame({"item_id": np.asarray(item_id, dtype=np.int64), "title": titles.to_numpy(),
-                         "year": year.to_numpy(), "genres": genre_lists})
+                         "year": year.array, "genres": genre_lists})
 
 
 def _ratings_frame(df: pd.DataFrame) -> pd.DataFrame:

@@ -35,7 +35,7 @@ def _silenced_stderr():
 
 def import_tensorflow():
     """Import TensorFlow (and list its devices) without its start-up log lines; return the module."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     with _silenced_stderr():
         import tensorflow as tf

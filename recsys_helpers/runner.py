@@ -64,7 +64,7 @@ def execute(notebook: Path, out_dir: Path, parameters: dict, on_cell=None, cwd: 
 
     env_before = dict(os.environ)
     os.environ[RUN_DIR_ENV] = str(out_dir.resolve())
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         pm.execute_notebook(str(notebook), str(out_dir / notebook.name), parameters=parameters,
                             kernel_name=KERNEL_NAME, progress_bar=False, cwd=str(cwd),

@@ -1,0 +1,316 @@
+# %% [markdown]
+# # 00 · Welcome, and a first look at the data
+#
+# **Deep Learning for Recommender Systems** is a course of notebooks that goes from collaborative filtering and
+# matrix factorisation to MLP, CNN, RNN, autoencoder and GAN recommenders. Every model is trained for real on
+# MovieLens, evaluated on the same split with the same metrics, and lands on one course leaderboard.
+#
+# **In this notebook you will**
+# - check that your environment (TensorFlow, Keras 3, CPU or GPU) is ready;
+# - load MovieLens `ml-latest-small` through the course's verified loader;
+# - measure what makes recommendation hard: sparsity, the long tail of items, very uneven user activity;
+# - look at genres over time and at the tags users write.
+#
+# **Prerequisites:** Python and a little pandas. **Time:** well under a minute on a 2-core CPU.
+#
+# ### How to use the course
+# | notebook | topic |
+# |---|---|
+# | 00 | welcome and data (this one) |
+# | 01 | preprocessing, splits, metrics and baselines |
+# | 02 | neighbourhood collaborative filtering |
+# | 03 | matrix factorisation |
+# | 04 | MLP recommenders and neural collaborative filtering |
+# | 05–10 | CNN, RNN, autoencoder and GAN recommenders, beyond accuracy, serving (coming chapter by chapter) |
+#
+# Read each notebook top to bottom and run its cells in order. The cell tagged `parameters` just below holds every
+# knob; change a value there (or pass it with papermill, `python -m recsys_helpers run -p NAME=VALUE`) and rerun.
+# `make course` runs every notebook and builds the leaderboard; `make test` runs the test suite.
+
+# %% tags=["parameters"]
+SEED = 42  # seeds every random number generator
+DATASET = "ml-latest-small"  # or ml-100k, ml-1m, ml-25m (downloaded on first use)
+SMOKE = False  # a quick check on less data; this notebook is fast either way, so it changes nothing here
+TOP_N = 10  # how many rows the "most ..." tables show
+
+# %% [markdown]
+# ## 1. The environment
+# `env.setup` starts TensorFlow without its start-up log lines, seeds Python, NumPy and Keras, and turns on
+# TensorFlow's deterministic ops, so rerunning a notebook on the same machine reproduces its numbers.
+
+# %%
+from recsys_helpers import env
+
+tf = env.setup(SEED)
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from recsys_helpers.data import load_movielens
+from recsys_helpers.exercises import check
+
+pd.DataFrame(env.describe_environment().items(), columns=["component", "version or value"]).set_index("component")
+
+# %% [markdown]
+# A GPU is welcome but never needed: every notebook is sized to run on a laptop CPU in minutes. The backend line says
+# which engine Keras 3 uses; the course's model code is written with `keras.layers` and `keras.ops`, so it reads the
+# same on any backend, and it is tested on TensorFlow.
+#
+# ## 2. Loading MovieLens
+# [MovieLens](https://grouplens.org/datasets/movielens/) is a set of movie ratings collected by GroupLens Research
+# at the University of Minnesota. `ml-latest-small` has about 100,000 ratings from 610 users. The loader looks for the
+# files in `RECSYS_DATA_DIR` and in the course's `data/` cache, downloads them if needed, and checks every file's
+# sha256 against the official release, so everyone works on exactly the same bytes.
+
+# %%
+data = load_movielens(DATASET)
+data
+
+# %% [markdown]
+# Three tables. **Ratings**: who rated what, how much (0.5 to 5 stars in half steps), and when (seconds since
+# 1 January 1970, UTC):
+
+# %%
+data.ratings.head()
+
+# %% [markdown]
+# **Items**: the movies, with the title as MovieLens gives it, the release year parsed from it, and the genres:
+
+# %%
+data.items.head()
+
+# %% [markdown]
+# **Tags**: free-text labels some users attached to movies:
+
+# %%
+data.tags.head()
+
+# %% [markdown]
+# ## 3. How big, and how empty?
+# Think of the ratings as a matrix $R$ with one row per user and one column per movie. The **density** is the share of
+# cells that hold a rating, $\text{density} = \frac{|\text{ratings}|}{|\text{users}| \cdot |\text{items}|}$, and
+# the **sparsity** is $1 - \text{density}$.
+
+# %%
+ratings = data.ratings
+n_users, n_items, n_ratings = ratings.user_id.nunique(), ratings.item_id.nunique(), len(ratings)
+density = n_ratings / (n_users * n_items)
+summary = pd.Series({
+    "ratings": f"{n_ratings:,}",
+    "users": f"{n_users:,}",
+    "rated movies": f"{n_items:,}",
+    "movies in the catalogue": f"{len(data.items):,}",
+    "density": f"{density:.2%}",
+    "sparsity": f"{1 - density:.2%}",
+    "mean rating": f"{ratings.rating.mean():.3f}",
+    "first rating": pd.to_datetime(ratings.timestamp.min(), unit="s").date(),
+    "last rating": pd.to_datetime(ratings.timestamp.max(), unit="s").date(),
+})
+summary.to_frame("value")
+
+# %% [markdown]
+# Fewer than two cells in a hundred are filled. A recommender has to guess the other 98 from very little, which is
+# why every model in this course shares information across users and items instead of treating each one alone.
+#
+# ## 4. How do people rate?
+
+# %%
+counts = ratings.rating.value_counts().sort_index()
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.bar(counts.index, counts.values, width=0.4, color="tab:blue")
+ax.set_xticks(counts.index)
+ax.set_xlabel("rating (stars)")
+ax.set_ylabel("number of ratings")
+ax.set_title(f"Rating distribution (mean {ratings.rating.mean():.2f})")
+plt.show()
+whole = ratings.rating.isin([1, 2, 3, 4, 5]).mean()
+print(f"{whole:.0%} of ratings are whole stars; the most common rating is {counts.idxmax()} stars.")
+
+# %% [markdown]
+# Ratings lean positive (people mostly watch and rate movies they expect to like), and whole stars are more popular
+# than half stars. A model that predicts the mean for everyone is already not absurd, which is why notebook 01 starts
+# from exactly that baseline.
+#
+# ## 5. The long tail
+# Sort the movies from most to least rated. A few blockbusters collect a large share of all ratings; most movies have
+# only a handful. This *long tail* is why popularity is a strong baseline and why recommending niche items well is hard.
+
+# %%
+per_item = ratings.groupby("item_id").size().sort_values(ascending=False)
+share = per_item.cumsum() / per_item.sum()
+top_share = share.iloc[int(np.ceil(0.1 * len(per_item))) - 1]
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+axes[0].plot(np.arange(1, len(per_item) + 1), per_item.values)
+axes[0].set_yscale("log")
+axes[0].set_xlabel("movie rank (most rated first)")
+axes[0].set_ylabel("number of ratings (log scale)")
+axes[0].set_title("Ratings per movie")
+axes[1].plot(np.arange(1, len(per_item) + 1) / len(per_item), share.values)
+axes[1].axvline(0.1, color="grey", ls="--")
+axes[1].set_xlabel("share of movies (most rated first)")
+axes[1].set_ylabel("share of all ratings")
+axes[1].set_title("Cumulative share of ratings")
+plt.tight_layout()
+plt.show()
+print(f"The 10% most rated movies receive {top_share:.0%} of all ratings; "
+      f"{(per_item == 1).mean():.0%} of rated movies have exactly one rating.")
+
+# %%
+most_rated = per_item.head(TOP_N).rename("ratings").to_frame().join(data.items.set_index("item_id")[["title"]])
+most_rated.join(ratings.groupby("item_id").rating.mean().round(2).rename("mean rating"))
+
+# %% [markdown]
+# ## 6. How active are users?
+
+# %%
+per_user = ratings.groupby("user_id").size()
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.hist(per_user, bins=np.logspace(np.log10(per_user.min()), np.log10(per_user.max()), 30), color="tab:green")
+ax.set_xscale("log")
+ax.set_xlabel("ratings per user (log scale)")
+ax.set_ylabel("number of users")
+ax.set_title("User activity")
+plt.show()
+print(f"Every user has at least {per_user.min()} ratings (GroupLens kept only such users); the median is "
+      f"{per_user.median():.0f} and the most active user has {per_user.max():,}.")
+
+# %% [markdown]
+# Activity is as uneven as popularity. When we average a metric over users (notebook 01), every user counts the same,
+# however many ratings they have; when we average over ratings (RMSE), heavy users weigh more.
+#
+# ## 7. Genres, and how they change over time
+# Each movie has one or more genres. Below: how many movies of each genre there are, and how the share of movies
+# released per decade in the biggest genres has moved.
+
+# %%
+genres = data.items[["item_id", "year", "genres"]].explode("genres").dropna(subset=["genres"])
+genre_counts = genres.genres.value_counts()
+fig, ax = plt.subplots(figsize=(6, 4))
+genre_counts.sort_values().plot.barh(ax=ax, color="tab:purple")
+ax.set_xlabel("number of movies")
+ax.set_ylabel("genre")
+ax.set_title("Movies per genre (a movie can have several)")
+plt.show()
+
+# %%
+decades = genres.dropna(subset=["year"]).assign(decade=lambda d: (d.year // 10 * 10).astype(int))
+decades = decades[decades.decade >= 1930]
+per_decade = decades.groupby("decade").item_id.nunique()
+biggest = genre_counts.index[:6]
+genre_share = (decades[decades.genres.isin(biggest)].groupby(["decade", "genres"]).item_id.nunique()
+               .unstack().div(per_decade, axis=0))
+fig, ax = plt.subplots(figsize=(7, 3.5))
+genre_share.plot(ax=ax, marker="o", ms=3)
+ax.set_xlabel("release decade")
+ax.set_ylabel("share of that decade's movies")
+ax.set_title("Genres over time (the six biggest genres)")
+ax.legend(title="genre", bbox_to_anchor=(1.02, 1), loc="upper left")
+plt.show()
+
+# %% [markdown]
+# Ratings also arrive over time. The catalogue reaches back decades, but the ratings were collected from 1996 on:
+
+# %%
+years = pd.to_datetime(ratings.timestamp, unit="s").dt.year
+fig, ax = plt.subplots(figsize=(6, 3))
+years.value_counts().sort_index().plot.bar(ax=ax, color="tab:orange")
+ax.set_xlabel("year the rating was given")
+ax.set_ylabel("number of ratings")
+ax.set_title("Ratings per year")
+plt.show()
+
+# %% [markdown]
+# Because the same users rate over years, a random split lets a model peek at a user's future. Notebook 01 compares
+# random, per-user (stratified) and time-based splits, and notebook 06 uses each user's history in time order.
+#
+# ## 8. Tags
+
+# %%
+tags = data.tags
+print(f"{len(tags):,} tags from {tags.user_id.nunique()} users on {tags.item_id.nunique():,} movies.")
+tags.tag.str.lower().value_counts().head(TOP_N).rename_axis("tag").to_frame("times used")
+
+# %% [markdown]
+# Few users tag, and tags are messy free text, but they describe content ("atmospheric", "twist ending") that ratings
+# alone cannot. Content-aware models (notebook 05) can use them.
+#
+# ## 9. The best-liked movies, and why averages mislead
+
+# %%
+stats = ratings.groupby("item_id").rating.agg(["count", "mean"]).join(data.items.set_index("item_id").title)
+top_any = stats.sort_values(["mean", "count"], ascending=False).head(5)
+min_count = 50
+top_popular = stats[stats["count"] >= min_count].sort_values("mean", ascending=False).head(TOP_N)
+print("Highest mean rating, any number of ratings:")
+print(top_any[["title", "count", "mean"]].to_string(index=False))
+print(f"\nHighest mean rating among movies with at least {min_count} ratings:")
+print(top_popular[["title", "count", "mean"]].round(2).to_string(index=False))
+
+# %% [markdown]
+# A movie rated 5 stars by one person tops a naive ranking. Requiring a minimum number of ratings helps; notebook 01
+# does it properly by *shrinking* each movie's average towards the global mean, more strongly when it has few ratings.
+#
+# ## 10. Exercises
+# **Exercise 1.** Write `density_of(ratings)`: the share of the user × item matrix that holds a rating, counting only
+# users and items that appear in `ratings`. Run the cell: the check says what is wrong, case by case.
+
+# %%
+def density_of(ratings: pd.DataFrame) -> float:
+    raise NotImplementedError
+
+
+toy = pd.DataFrame({"user_id": [1, 1, 2, 3], "item_id": [10, 20, 10, 30], "rating": [4.0, 3.0, 5.0, 1.0]})
+check(density_of, [
+    ((toy,), 4 / 9, "4 ratings, 3 users, 3 items"),
+    ((toy.iloc[:1],), 1.0, "a single rating fills a 1 × 1 matrix"),
+    ((ratings,), density, "count distinct users and items, not rows"),
+])
+
+# %% [markdown]
+# <details><summary>Reveal a solution</summary>
+#
+# ```python
+# def density_of(ratings):
+#     return len(ratings) / (ratings.user_id.nunique() * ratings.item_id.nunique())
+# ```
+# </details>
+#
+# **Exercise 2.** Write `top_share(ratings, frac)`: the share of all ratings that go to the `frac` most rated items
+# (round the number of items up, as in section 5).
+
+# %%
+def top_share(ratings: pd.DataFrame, frac: float) -> float:
+    raise NotImplementedError
+
+
+check(top_share, [
+    ((toy, 0.3), 2 / 4, "ceil(0.3 × 3 items) = 1 item: the most rated one, item 10, with 2 of the 4 ratings"),
+    ((toy, 0.5), 3 / 4, "ceil(0.5 × 3) = 2 items: round the number of items up"),
+    ((toy, 1.0), 1.0, "all items hold all ratings"),
+    ((ratings, 0.1), top_share, "sort items by number of ratings, most rated first"),
+])
+
+# %% [markdown]
+# <details><summary>Reveal a solution</summary>
+#
+# ```python
+# def top_share(ratings, frac):
+#     per_item = ratings.groupby("item_id").size().sort_values(ascending=False)
+#     n = int(np.ceil(frac * len(per_item)))
+#     return per_item.iloc[:n].sum() / per_item.sum()
+# ```
+# </details>
+#
+# ## Summary
+# - The rating matrix is more than 98% empty; models must share information across users and items.
+# - Popularity follows a long tail and user activity is just as uneven, so averages over users and over ratings differ.
+# - Ratings lean positive and arrive over two decades, which matters for how we split data (notebook 01).
+#
+# This notebook trains no model, so it records no results; notebook 01 adds the first rows to the leaderboard.
+#
+# ## References
+# - F. Maxwell Harper and Joseph A. Konstan. 2015. The MovieLens Datasets: History and Context. *ACM TiiS* 5(4).
+#   doi:10.1145/2827872
+# - Chris Anderson. 2006. *The Long Tail.* Hyperion.
