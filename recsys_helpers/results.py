@@ -47,7 +47,7 @@ class Results:
         self.records: list[dict] = []
 
     def record(self, model: str, protocol: str, metrics: dict, train_seconds: float | None = None) -> pd.DataFrame:
-        """Record ``metrics`` (name -> number) of ``model`` under ``protocol``; return the notebook's table."""
+        """Record ``metrics`` (name -> number) of ``model`` under ``protocol``; return it as a one-row table."""
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
         if not metrics:
@@ -65,11 +65,12 @@ class Results:
         if self.run_dir is not None:
             stored = [r for r in read_results(self.run_dir) if (r["notebook"], r["model"], r["protocol"]) != key]
             _write_atomically(self.run_dir / RESULTS_FILE, stored + [rec])
-        return self.table()
+        return records_frame([rec]).drop(columns="notebook")
 
-    def table(self) -> pd.DataFrame:
-        """The records so far, one row per model and protocol."""
-        return records_frame(self.records).drop(columns="notebook", errors="ignore")
+    def table(self, protocol: str | None = None) -> pd.DataFrame:
+        """The records so far (of one ``protocol``, if given), one row per model and protocol."""
+        chosen = [r for r in self.records if protocol is None or r["protocol"] == protocol]
+        return records_frame(chosen).drop(columns="notebook", errors="ignore").dropna(axis=1, how="all")
 
     def get(self, model: str, protocol: str) -> dict:
         """The metrics recorded for ``model`` under ``protocol``."""

@@ -1,0 +1,482 @@
+# %% [markdown]
+# # 01 · Preprocessing, splits, metrics and baselines
+#
+# Before any model, three questions decide whether its numbers mean anything: is the data clean, how is it split into
+# what the model may see and what it is judged on, and how is it judged? This notebook answers them once, for the
+# whole course: every later chapter uses the same cleaning, the same split, the same metrics and the same baselines,
+# so their numbers sit side by side on one leaderboard.
+#
+# **You will be able to**
+# - clean a ratings table (missing values, duplicates, out-of-range ratings) and encode ids as indices;
+# - normalise ratings by user-mean centring and z-scores, and say when each helps;
+# - choose between random, stratified, temporal and leave-last-out splits, and see what each does to users and time;
+# - compute RMSE, MAE, precision, recall, NDCG, hit rate and MAP by hand, then with the course's helpers;
+# - build the three baselines every model must beat: the global mean, regularised user/item biases, popularity.
+#
+# **Prerequisites:** notebook 00. **Time:** under a minute on a 2-core CPU.
+
+# %% tags=["parameters"]
+SEED = 42  # seeds every random number generator, and the standard split
+DATASET = "ml-latest-small"
+SMOKE = False  # a quick check: a smaller regularisation grid
+TEST_FRAC = 0.2  # share of each user's ratings held out for testing
+K = 10  # the cut-off of the ranking metrics (precision@K, NDCG@K, ...)
+REG_GRID = [0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0]  # bias regularisation strengths to compare on validation
+
+# %%
+if SMOKE:  # a quick end-to-end check (the tests use it): fewer regularisation strengths
+    REG_GRID = REG_GRID[::3]
+
+# %%
+from recsys_helpers import env
+
+tf = env.setup(SEED)
+import inspect
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Code
+
+from recsys_helpers import metrics
+from recsys_helpers.baselines import BiasBaseline, GlobalMean, Popularity
+from recsys_helpers.data import load_movielens
+from recsys_helpers.evaluation import IdMap, Timer, evaluate_ranking, evaluate_ratings, top_k
+from recsys_helpers.exercises import check
+from recsys_helpers.plots import plot_comparison
+from recsys_helpers.results import Results
+from recsys_helpers.split import leave_last_out, random_split, stratified_split, temporal_split
+
+results = Results("01_preprocessing_and_evaluation")
+data = load_movielens(DATASET)
+ratings = data.ratings
+titles = data.items.set_index("item_id").title
+print(data)
+
+# %% [markdown]
+# ## 1. Cleaning
+# MovieLens is already clean, which makes it a poor place to practise cleaning. So we make a deliberately dirty copy of
+# a sample: missing ids, exact duplicate rows, the same user rating the same movie twice at different times, and
+# ratings outside the 0.5–5 star scale. Then we find and fix each problem.
+
+# %%
+rng = np.random.default_rng(SEED)
+sample = ratings.sample(2_000, random_state=SEED).reset_index(drop=True)
+dirty = sample.astype({"user_id": "Float64", "rating": "Float64"})
+dirty.loc[rng.choice(len(dirty), 15, replace=False), "user_id"] = pd.NA  # lost ids
+dirty.loc[rng.choice(len(dirty), 10, replace=False), "rating"] = rng.choice([-1.0, 0.0, 7.0, 50.0], 10)  # typos
+exact_copies = dirty.sample(25, random_state=SEED)  # a logging system that wrote some rows twice
+re_rated = dirty.sample(20, random_state=SEED + 1).assign(  # users who changed their mind later
+    timestamp=lambda d: d.timestamp + 86_400, rating=lambda d: ((d.rating % 5) + 0.5).clip(0.5, 5.0))
+dirty = pd.concat([dirty, exact_copies, re_rated], ignore_index=True)
+print(f"dirty copy: {len(dirty):,} rows")
+dirty.isna().sum().to_frame("missing values")
+
+# %% [markdown]
+# The clean-up, one rule per problem. Each rule is a decision, so we say why:
+# - **missing ids**: a rating without its user cannot be used by any model here, so the row goes;
+# - **out-of-range ratings**: values off the star scale are errors we cannot repair, so they go (clipping 7 to 5 would
+#   invent an opinion);
+# - **exact duplicates**: keep one copy;
+# - **the same (user, movie) pair twice**: keep the *latest* rating, the user's current opinion.
+
+# %%
+def clean_ratings(df: pd.DataFrame, low: float = 0.5, high: float = 5.0) -> pd.DataFrame:
+    report = {"rows in": len(df)}
+    df = df.dropna(subset=["user_id", "item_id", "rating"])
+    report["missing values dropped"] = report["rows in"] - len(df)
+    in_range = df.rating.between(low, high)
+    report["out-of-range ratings dropped"] = int((~in_range).sum())
+    df = df[in_range]
+    n = len(df)
+    df = df.drop_duplicates()
+    report["exact duplicates dropped"] = n - len(df)
+    n = len(df)
+    df = df.sort_values("timestamp", kind="stable").drop_duplicates(["user_id", "item_id"], keep="last")
+    report["older re-ratings dropped"] = n - len(df)
+    report["rows out"] = len(df)
+    print(pd.Series(report).to_string())
+    return df.astype({"user_id": "int64", "rating": "float64"}).sort_index().reset_index(drop=True)
+
+
+clean = clean_ratings(dirty)
+
+# %% [markdown]
+# Every planted problem was found. The real data passes through the same function untouched, which is worth
+# checking rather than assuming:
+
+# %% tags=["nbval-check-output"]
+real_clean = clean_ratings(ratings)
+assert len(real_clean) == len(ratings)
+
+# %% [markdown]
+# ## 2. Encoding ids as indices
+# MovieLens ids are sparse labels (movie ids go up to 193,609 for 9,742 movies). Models need contiguous indices
+# $0, 1, \dots, n-1$ to look up rows of a matrix or an embedding table. `IdMap.from_train(train)` numbers the users and
+# items *of the training data* in sorted id order; the evaluation helpers build the same map, so a score matrix
+# built with it lines up with theirs. Items that appear only in test get no index: no model trained on this split
+# has seen them.
+
+# %%
+ids = IdMap.from_train(ratings)
+example = ratings.head(4).assign(u=lambda d: ids.users(d.user_id), i=lambda d: ids.items(d.item_id))
+print(f"{ids.n_users} users -> indices 0..{ids.n_users - 1}; {ids.n_items:,} items -> indices 0..{ids.n_items - 1}")
+example
+
+# %% [markdown]
+# ## 3. Normalisation
+# Users use the star scale differently: some rate everything 4–5, others rarely go above 3. Two common fixes:
+# - **user-mean centring**: $\tilde r_{ui} = r_{ui} - \bar r_u$ removes each user's personal offset;
+# - **z-scores**: $z_{ui} = (r_{ui} - \bar r_u) / \sigma_u$ also removes differences in spread.
+#
+# Models then predict the normalised value and add the user's mean (and spread) back. Neighbourhood methods
+# (notebook 02) rely on centring; models with bias terms (notebook 03) learn these offsets themselves.
+
+# %%
+by_user = ratings.groupby("user_id").rating
+centred = ratings.rating - by_user.transform("mean")
+spread = by_user.transform("std").replace(0, 1.0)  # a user with one distinct rating has no spread to divide by
+zscores = centred / spread
+
+fig, axes = plt.subplots(1, 3, figsize=(12, 3), sharey=True)
+for ax, values, label in zip(axes, [ratings.rating, centred, zscores], ["raw rating", "user-centred", "z-score"]):
+    ax.hist(values, bins=40, color="tab:blue")
+    ax.set_xlabel(label)
+    ax.set_title(f"{label}: mean {values.mean():.2f}, std {values.std():.2f}")
+axes[0].set_ylabel("number of ratings")
+plt.tight_layout()
+plt.show()
+user_means = by_user.mean()
+print(f"User mean ratings range from {user_means.min():.2f} to {user_means.max():.2f} stars: "
+      "the same 4 stars means different things to different users.")
+
+# %% [markdown]
+# ## 4. Splits
+# A model is judged on ratings it did not see in training. *How* we hold them out changes what the number means.
+# Four ways, first on a toy history of three users so every row can be read:
+
+# %%
+toy = pd.DataFrame({
+    "user_id": [1] * 6 + [2] * 4 + [3] * 2,
+    "item_id": [10, 11, 12, 13, 14, 15, 10, 12, 16, 17, 11, 13],
+    "rating": [4, 5, 3, 4, 2, 5, 3, 4, 5, 1, 4, 4.0],
+    "timestamp": [1, 2, 3, 4, 5, 6, 2, 4, 7, 8, 9, 10],
+})
+splits = {
+    "random": random_split(toy, test_frac=0.25, seed=SEED),
+    "stratified": stratified_split(toy, test_frac=0.25, seed=SEED),
+    "temporal": temporal_split(toy, test_frac=0.25),
+    "leave-last-out": leave_last_out(toy, n=1),
+}
+pd.DataFrame({name: toy.merge(test, how="left", indicator=True)["_merge"].map({"both": "test", "left_only": ""})
+              for name, (_, test) in splits.items()}).set_index(pd.Index(
+                  [f"user {u}, item {i}, t={ts}" for u, i, ts in zip(toy.user_id, toy.item_id, toy.timestamp)]))
+
+# %% [markdown]
+# - **Random**: a random quarter of all rows. A user can lose all of their ratings to test; nothing respects time.
+# - **Stratified** (per user): a random quarter of *each user's* ratings, keeping at least one in train, so every test
+#   user can be personalised. **This is the course's standard split** for rating and top-K protocols (20%, seed 42).
+# - **Temporal**: everything after a global cut-off time is test. Honest about the future, but users who arrive late
+#   have no training history at all (user 3 here).
+# - **Leave-last-out**: each user's most recent interaction is test: the protocol of sequential models (notebook 06)
+#   and of the NCF paper (notebook 04).
+#
+# On the real data, the same four splits. Left: how many test users have *no* training rating (they cannot be
+# personalised). Right: when the test ratings were given, against the training ratings.
+
+# %%
+real_splits = {
+    "random": random_split(ratings, TEST_FRAC, seed=SEED),
+    "stratified": stratified_split(ratings, TEST_FRAC, seed=SEED),
+    "temporal": temporal_split(ratings, TEST_FRAC),
+    "leave-last-out": leave_last_out(ratings, n=1),
+}
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.5))
+cold = {name: (~test.user_id.isin(train.user_id)).groupby(test.user_id).any().sum()
+        for name, (train, test) in real_splits.items()}
+bars = axes[0].bar(list(cold), list(cold.values()), color="tab:red")
+axes[0].bar_label(bars)
+axes[0].set_ylabel("test users with no training rating")
+axes[0].set_title("Cold-start users created by each split")
+for name, (train, test) in real_splits.items():
+    years = pd.to_datetime(test.timestamp, unit="s").dt.year
+    axes[1].plot(years.value_counts().sort_index() / len(test), marker="o", ms=3, label=name)
+axes[1].set_xlabel("year of the test rating")
+axes[1].set_ylabel("share of test ratings")
+axes[1].set_title("When the test ratings were given")
+axes[1].legend()
+plt.tight_layout()
+plt.show()
+
+# %% tags=["nbval-check-output"]
+train, test = real_splits["stratified"]
+sizes = pd.DataFrame({name: {"train rows": len(tr), "test rows": len(te), "test users": te.user_id.nunique(),
+                             "test items unseen in train": int((~te.item_id.isin(tr.item_id)).sum())}
+                      for name, (tr, te) in real_splits.items()}).T
+sizes
+
+# %% [markdown]
+# The temporal split puts all test ratings in the last years and leaves many test users without history; the random
+# and stratified splits spread test ratings over the whole period. The stratified split is the compromise the course
+# uses: every user is in train, so every model can be judged on personalisation. Its price is that a model may train
+# on a user's later ratings and be tested on earlier ones; notebooks 04 and 06 use leave-last-out where order matters.
+#
+# ## 5. Metrics, by hand first
+# ### Rating prediction: RMSE and MAE
+# $$\mathrm{RMSE} = \sqrt{\frac{1}{|T|}\sum_{(u,i) \in T} (r_{ui} - \hat r_{ui})^2}, \qquad
+#   \mathrm{MAE} = \frac{1}{|T|}\sum_{(u,i) \in T} |r_{ui} - \hat r_{ui}|$$
+# RMSE squares errors, so one prediction that is off by 3 stars costs as much as nine that are off by 1.
+
+# %%
+y_true = np.array([4.0, 3.0, 5.0, 1.0])
+y_pred = np.array([3.5, 3.0, 4.0, 4.0])
+errors = y_true - y_pred
+by_hand = {"rmse": np.sqrt(np.mean(errors ** 2)), "mae": np.mean(np.abs(errors))}
+print(f"errors {errors}: RMSE = sqrt(({' + '.join(f'{e**2:g}' for e in errors)}) / 4) = {by_hand['rmse']:.4f}, "
+      f"MAE = {by_hand['mae']:.4f}")
+print(f"helpers: RMSE = {metrics.rmse(y_true, y_pred):.4f}, MAE = {metrics.mae(y_true, y_pred):.4f}")
+
+# %% [markdown]
+# ### Top-K ranking
+# A recommender shows a short list. For one user, let the list be the top $k$ items and $\mathrm{rel}$ the set of items
+# the user interacted with in test. With $\mathrm{hit}_r = 1$ if the item at rank $r$ is relevant:
+#
+# | metric | one user | meaning |
+# |---|---|---|
+# | precision@k | $\frac{1}{k}\sum_{r \le k} \mathrm{hit}_r$ | how much of the list is relevant |
+# | recall@k | $\frac{1}{|\mathrm{rel}|}\sum_{r \le k} \mathrm{hit}_r$ | how much of what is relevant made the list |
+# | hit rate@k | $1$ if any $\mathrm{hit}_r$ | did the list contain anything relevant |
+# | NDCG@k | $\frac{\sum_{r \le k} \mathrm{hit}_r / \log_2(r + 1)}{\sum_{r=1}^{\min(|\mathrm{rel}|, k)} 1/\log_2(r+1)}$ | hits near the top count more; 1 for a perfect list |
+# | MAP@k | $\frac{1}{\min(|\mathrm{rel}|, k)} \sum_{r \le k} \mathrm{hit}_r \cdot \mathrm{precision@}r$ | precision averaged at each hit |
+#
+# Each metric is averaged over the users who have at least one relevant item. Catalogue **coverage@k** is the share
+# of all items that appear in at least one user's list: a model that shows everyone the same ten items covers little.
+#
+# Worked by hand: user A's list is [7, 3, 9, 1, 5] and A's test items are {3, 5, 8}; user B's list is
+# [2, 4, 6, 8, 10] and B's test items are {2}. With $k = 5$:
+
+# %%
+recommended = np.array([[7, 3, 9, 1, 5], [2, 4, 6, 8, 10]])
+relevant = [{3, 5, 8}, {2}]
+k = 5
+d = 1 / np.log2(np.arange(2, k + 2))  # discounts 1/log2(r+1) for r = 1..k
+hand = pd.DataFrame({
+    "precision@5": [2 / 5, 1 / 5],
+    "recall@5": [2 / 3, 1 / 1],
+    "hit_rate@5": [1, 1],
+    "ndcg@5": [(d[1] + d[4]) / (d[0] + d[1] + d[2]), d[0] / d[0]],  # A: hits at ranks 2 and 5; ideal: 3 hits at 1-3
+    "map@5": [(1 / 2 + 2 / 5) / 3, (1 / 1) / 1],  # A: precision@2 = 1/2, precision@5 = 2/5; min(3, 5) = 3
+}, index=["user A", "user B"])
+hand.loc["mean (by hand)"] = hand.mean()
+hand.loc["helpers"] = [fn(recommended, relevant, k) for fn in
+                       [metrics.precision_at_k, metrics.recall_at_k, metrics.hit_rate_at_k, metrics.ndcg_at_k,
+                        metrics.map_at_k]]
+hand.round(4)
+
+# %% [markdown]
+# The helpers agree with the hand computation. From here on, chapters never compute metrics themselves: they call
+# `evaluate_ratings(predictions, test)` or `evaluate_ranking(scores, train, test, k)`.
+#
+# **The top-K protocol.** For every test user, a model scores *all* items seen in training; the items the user rated
+# in training are removed; the best $k$ form the list. All of the user's test ratings count as relevant, whatever the
+# stars (a 2-star rating still says the user chose to watch the movie). Test items that never appear in training stay
+# relevant even though no model can recommend them, so recall has a ceiling below 1, the same for every model.
+#
+# ## 6. Baselines
+# Three baselines, each the simplest model of one idea. Every later model is compared with them.
+#
+# ### Global mean
+# Predict $\hat r_{ui} = \mu$, the mean training rating, for everyone. Any rating model must beat it.
+
+# %%
+with Timer() as t:
+    global_mean = GlobalMean().fit(train)
+gm = evaluate_ratings(global_mean.predict, test)
+results.record("Global mean", "rating", gm, train_seconds=t.seconds)
+
+# %% [markdown]
+# ### Regularised user and item biases
+# $\hat r_{ui} = \mu + b_u + b_i$: a user who rates everything high gets a positive $b_u$, a movie everyone loves a
+# positive $b_i$. We minimise
+# $$\sum_{(u,i) \in \text{train}} (r_{ui} - \mu - b_u - b_i)^2 + \lambda_u \sum_u b_u^2 + \lambda_i \sum_i b_i^2 .$$
+# Holding the user biases fixed, setting the derivative with respect to $b_i$ to zero gives a closed form, and
+# likewise for $b_u$:
+# $$b_i = \frac{\sum_{u \in U_i} (r_{ui} - \mu - b_u)}{\lambda_i + |U_i|}, \qquad
+#   b_u = \frac{\sum_{i \in I_u} (r_{ui} - \mu - b_i)}{\lambda_u + |I_u|} .$$
+# The $\lambda$ in the denominator **shrinks** the bias of an item with few ratings towards 0: one 5-star rating no
+# longer makes a movie the best in the catalogue (the problem we met at the end of notebook 00). Alternating the two
+# updates a few times converges. Here is the course's implementation (`recsys_helpers.baselines`):
+
+# %%
+Code(inspect.getsource(BiasBaseline.fit), language="python")
+
+# %% [markdown]
+# How strong should the shrinkage be? We must not pick $\lambda$ by looking at the test set, or the test number stops
+# being an honest estimate. Instead we hold out a *validation* split from the training data (the same stratified
+# recipe), choose $\lambda$ there, and evaluate once on test.
+
+# %%
+fit_part, validation = stratified_split(train, TEST_FRAC, seed=SEED)
+val_rmse = pd.Series({reg: evaluate_ratings(BiasBaseline(reg, reg).fit(fit_part).predict, validation)["rmse"]
+                      for reg in REG_GRID}, name="validation RMSE")
+best_reg = float(val_rmse.idxmin())
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.plot(val_rmse.index, val_rmse.values, marker="o")
+ax.set_xscale("symlog", linthresh=1)
+ax.set_xlabel("regularisation λ (user and item)")
+ax.set_ylabel("validation RMSE")
+ax.set_title("Shrinking the biases: too little overfits, too much underfits")
+plt.show()
+print(f"Best λ on validation: {best_reg:g} (RMSE {val_rmse.min():.4f}; without shrinkage {val_rmse.iloc[0]:.4f}).")
+
+# %%
+with Timer() as t:
+    biases = BiasBaseline(best_reg, best_reg).fit(train)
+bias_metrics = evaluate_ratings(biases.predict, test)
+results.record("User/item biases", "rating", bias_metrics, train_seconds=t.seconds)
+
+# %% [markdown]
+# What did the biases learn? First the extremes of $b_i$ over all movies, then among movies with at least
+# `MIN_RATINGS` training ratings:
+
+# %%
+MIN_RATINGS = 20
+item_bias = pd.Series(biases.item_bias, index=biases.ids.item_ids).rename("b_i")
+n_ratings = train.groupby("item_id").size().rename("ratings")
+table = item_bias.to_frame().join(n_ratings).join(titles)
+well_known = table[table.ratings >= MIN_RATINGS]
+print(f"λ = {best_reg:g}. Ratings behind the 10 highest b_i, all movies: {table.nlargest(10, 'b_i').ratings.tolist()}")
+pd.concat({"all movies, highest": table.nlargest(3, "b_i"),
+           f"≥ {MIN_RATINGS} ratings, highest": well_known.nlargest(5, "b_i"),
+           f"≥ {MIN_RATINGS} ratings, lowest": well_known.nsmallest(5, "b_i")}).round(3)
+
+# %% [markdown]
+# The validation set chose a mild shrinkage, so a movie with a few enthusiastic ratings can still reach the very top
+# of $b_i$: good for predicting *those* users' ratings, but a reminder that a bias is an estimate, less certain the
+# fewer ratings stand behind it. Among well-known movies the biases read like a list of classics and flops. User
+# biases are just as spread out:
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.hist(biases.user_bias, bins=40, color="tab:green")
+ax.set_xlabel("user bias $b_u$ (stars above or below the global mean)")
+ax.set_ylabel("number of users")
+ax.set_title(f"User biases (μ = {biases.mu:.2f})")
+plt.show()
+
+# %% [markdown]
+# ### Popularity
+# For top-K lists, the simplest non-personal model recommends the most-watched items the user has not seen yet.
+# It is a strong baseline because of the long tail (notebook 00): most people have watched the famous movies.
+
+# %%
+with Timer() as t:
+    popularity = Popularity().fit(train)
+pop_metrics = evaluate_ranking(popularity.scores, train, test, k=K)
+results.record("Popularity", "ranking", pop_metrics, train_seconds=t.seconds)
+
+# %% [markdown]
+# The bias model can rank too (sort by $\mu + b_u + b_i$; $b_u$ does not change a user's order, so it recommends the
+# movies with the highest item bias: the "best" movies rather than the most watched):
+
+# %%
+with Timer() as t:
+    bias_rank = evaluate_ranking(biases.scores, train, test, k=K)
+results.record("User/item biases (ranked)", "ranking", bias_rank, train_seconds=t.seconds)
+ranking_table = pd.DataFrame({"Popularity": pop_metrics, "User/item biases (ranked)": bias_rank}).T.round(4)
+ranking_table
+
+# %% [markdown]
+# Popularity wins clearly: the movies people rate *highest* are often not the ones they *watch*. Ranking and rating
+# prediction are different tasks, and a model good at one is not automatically good at the other. Finally, a few
+# real lists for one user:
+
+# %%
+user = int(test.user_id.iloc[0])
+_, pop_list = top_k(popularity.scores, train, k=5, user_ids=[user])
+_, bias_list = top_k(biases.scores, train, k=5, user_ids=[user])
+held_out = set(test[test.user_id == user].item_id)
+mark = lambda item: titles[item] + ("  ✓ in test" if item in held_out else "")  # noqa: E731
+pd.DataFrame({"popularity": [mark(i) for i in pop_list[0]], "biases": [mark(i) for i in bias_list[0]]},
+             index=pd.RangeIndex(1, 6, name=f"user {user}: rank"))
+
+# %% [markdown]
+# ## 7. Exercises
+# **Exercise 1.** Write `ndcg_one_user(ranked, relevant, k)` for a single user: `ranked` is a list of item ids, best
+# first, and `relevant` a set of item ids. Use binary gains and the discount $1/\log_2(r+1)$ for rank $r$ (from 1).
+
+# %%
+def ndcg_one_user(ranked, relevant, k):
+    raise NotImplementedError
+
+
+check(ndcg_one_user, [
+    (([7, 3, 9, 1, 5], {3, 5, 8}, 5), float(hand.loc["user A", "ndcg@5"]), "user A above: hits at ranks 2 and 5"),
+    (([1, 2, 3], {1, 2, 3}, 3), 1.0, "a perfect list has NDCG 1"),
+    (([4, 5, 6], {1}, 3), 0.0, "no hit, NDCG 0"),
+    (([4, 1, 6], {1, 2, 3, 9}, 2), (1 / np.log2(3)) / (1 + 1 / np.log2(3)),
+     "the ideal DCG uses min(number relevant, k) = 2 hits"),
+])
+
+# %% [markdown]
+# <details><summary>Reveal a solution</summary>
+#
+# ```python
+# def ndcg_one_user(ranked, relevant, k):
+#     discounts = 1 / np.log2(np.arange(2, k + 2))
+#     dcg = sum(d for item, d in zip(ranked[:k], discounts) if item in relevant)
+#     ideal = discounts[: min(len(relevant), k)].sum()
+#     return dcg / ideal
+# ```
+# </details>
+#
+# **Exercise 2.** Write `item_bias_one_step(ratings, mu, user_bias, reg)`: one update of all item biases from the
+# formula in section 6, given the global mean `mu`, a dict `user_bias` {user_id: b_u} and the regularisation `reg`.
+# Return a dict {item_id: b_i}.
+
+# %%
+def item_bias_one_step(ratings, mu, user_bias, reg):
+    raise NotImplementedError
+
+
+tiny = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [10, 20, 10], "rating": [5.0, 3.0, 4.0]})
+check(item_bias_one_step, [
+    ((tiny, 4.0, {1: 0.0, 2: 0.0}, 0.0), {10: 0.5, 20: -1.0}, "without shrinkage b_i is the mean residual"),
+    ((tiny, 4.0, {1: 0.0, 2: 0.0}, 2.0), {10: 0.25, 20: -1 / 3}, "divide by reg + number of ratings"),
+    ((tiny, 4.0, {1: 1.0, 2: -1.0}, 0.0), {10: 0.5, 20: -2.0}, "subtract the user's bias from each rating first"),
+], name="item_bias_one_step")
+
+# %% [markdown]
+# <details><summary>Reveal a solution</summary>
+#
+# ```python
+# def item_bias_one_step(ratings, mu, user_bias, reg):
+#     residual = ratings.rating - mu - ratings.user_id.map(user_bias)
+#     grouped = residual.groupby(ratings.item_id)
+#     return (grouped.sum() / (reg + grouped.size())).to_dict()
+# ```
+# </details>
+#
+# ## 8. Results
+# The baselines recorded above are the first rows of the course leaderboard. Every later chapter uses the same split
+# (stratified, 20% test, seed 42) and the same helpers, so its models can be compared with these numbers directly.
+
+# %% tags=["nbval-check-output"]
+display(results.table("rating").drop(columns="train_seconds"), results.table("ranking").drop(columns="train_seconds"))
+
+# %% [markdown]
+# ## Summary
+# - Clean with explicit rules (drop missing ids and impossible ratings, de-duplicate, keep the latest re-rating), and
+#   check that the real data passes through unchanged.
+# - The split decides what a number means. The course's standard split is stratified per user (20%, seed 42);
+#   leave-last-out serves sequential models.
+# - Tune on a validation split carved from training data, never on test.
+# - Shrunk user/item biases beat the global mean by a wide margin on RMSE, and popularity is a strong top-K baseline:
+#   every model in the course must beat both to earn its complexity.
+#
+# ## References
+# - Yehuda Koren. 2010. Factor in the Neighbors: Scalable and Accurate Collaborative Filtering. *ACM TKDD* 4(1)
+#   (baseline predictors with shrinkage).
+# - Kalervo Järvelin and Jaana Kekäläinen. 2002. Cumulated gain-based evaluation of IR techniques. *ACM TOIS* 20(4).
+# - Paolo Cremonesi, Yehuda Koren and Roberto Turrin. 2010. Performance of recommender algorithms on top-N
+#   recommendation tasks. *RecSys* (popularity as a baseline).
