@@ -1,0 +1,48 @@
+# The course's two commands: `make course` runs every notebook; `make test` passes the test suite.
+# Both create (or update) the virtual environment at .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.PHONY: help venv course smoke test test-full lab notebooks clean-runs
+
+help:
+	@echo "make course     run every notebook at its defaults into runs/<date-time>, with the leaderboard"
+	@echo "make smoke      the same with small parameters (about 5 minutes)"
+	@echo "make test       the fast test tier (unit tests, every notebook with smoke parameters)"
+	@echo "make test-full  the full tier (every notebook at its defaults under nbval, metric bars)"
+	@echo "make lab        JupyterLab on notebooks/ with the course's kernel"
+	@echo "make notebooks  rebuild and execute notebooks from tools/notebooks (maintainers)"
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed: install it, or run make PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name recsys-course --display-name "Python 3 (recsys course)" >/dev/null
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+course: $(STAMP)
+	$(BIN)/python -m recsys_helpers run $(ARGS)
+
+smoke: $(STAMP)
+	$(BIN)/python -m recsys_helpers run --smoke $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "not full" $(ARGS)
+
+test-full: $(STAMP)
+	$(BIN)/python -m pytest -m full --nbval-lax notebooks tests/test_full_tier.py $(ARGS)
+
+lab: $(STAMP)
+	cd notebooks && ../$(BIN)/jupyter lab --notebook-dir=. $(ARGS)
+
+notebooks: $(STAMP)
+	$(BIN)/python tools/nbbuild.py $(ARGS)
+
+clean-runs:
+	rm -rf runs
