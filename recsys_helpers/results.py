@@ -120,13 +120,24 @@ def leaderboard_markdown(tables: dict[str, pd.DataFrame]) -> str:
     return "\n".join(lines)
 
 
+def timings_markdown(run_dir) -> str:
+    """The run times the runner wrote to ``run_dir/timings.json``, as a markdown table (empty if none)."""
+    path = Path(run_dir) / "timings.json"
+    if not path.exists():
+        return ""
+    rows = [f"| {name} | {t['seconds']:.0f} | {'smoke' if t['smoke'] else 'defaults'} | {'ok' if t['ok'] else 'FAILED'} |"
+            for name, t in json.loads(path.read_text()).items()]
+    return "\n".join(["## Run times", "", "| notebook | seconds | parameters | status |", "|---|---|---|---|", *rows, ""])
+
+
 def write_leaderboard(run_dir) -> dict[str, pd.DataFrame]:
-    """Write ``leaderboard.md`` and ``leaderboard.png`` into ``run_dir`` from its ``results.json``."""
+    """Write ``leaderboard.md`` (with the run times) and ``leaderboard.png`` into ``run_dir`` from its
+    ``results.json``."""
     from .plots import plot_leaderboard
 
     run_dir = Path(run_dir)
     tables = leaderboard(read_results(run_dir))
-    (run_dir / "leaderboard.md").write_text(leaderboard_markdown(tables))
+    (run_dir / "leaderboard.md").write_text(leaderboard_markdown(tables) + "\n" + timings_markdown(run_dir))
     fig = plot_leaderboard(tables)
     fig.savefig(run_dir / "leaderboard.png", dpi=110, bbox_inches="tight")
     import matplotlib.pyplot as plt

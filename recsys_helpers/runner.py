@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import sys
 import time
@@ -79,8 +80,11 @@ def execute(notebook: Path, out_dir: Path, parameters: dict, on_cell=None, cwd: 
         os.environ.update(env_before)
 
 
-def run(notebooks: list[Path], out_dir: Path, parameters: dict, smoke: bool = False) -> dict[str, str]:
-    """Execute ``notebooks`` in order into ``out_dir``; return {notebook name: error} for those that failed."""
+def run(notebooks: list[Path], out_dir: Path, parameters: dict, smoke: bool = False,
+        cwd: Path = NOTEBOOK_DIR) -> dict[str, str]:
+    """Execute ``notebooks`` in order into ``out_dir``; return {notebook name: error} for those that failed.
+
+    Run times land in ``out_dir/timings.json`` ({notebook: seconds}), beside the leaderboard."""
     from tqdm.auto import tqdm
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -88,15 +92,19 @@ def run(notebooks: list[Path], out_dir: Path, parameters: dict, smoke: bool = Fa
     if smoke:
         params["SMOKE"] = True
     failures: dict[str, str] = {}
+    timings_path = out_dir / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     total = sum(count_code_cells(nb) for nb in notebooks)
     with tqdm(total=total, unit="cell", desc="course", dynamic_ncols=True) as bar:
         for nb in notebooks:
             bar.set_postfix_str(nb.stem)
             done_before = bar.n
             start = time.perf_counter()
-            error = execute(nb, out_dir, params, on_cell=lambda: bar.update(1))
+            error = execute(nb, out_dir, params, on_cell=lambda: bar.update(1), cwd=cwd)
             bar.update(count_code_cells(nb) - (bar.n - done_before))  # skip the cells a failure left unrun
             seconds = time.perf_counter() - start
+            timings[nb.stem] = {"seconds": round(seconds, 1), "smoke": smoke, "ok": error is None}
+            timings_path.write_text(json.dumps(timings, indent=1))
             if error:
                 failures[nb.stem] = error
                 bar.write(f"FAILED {nb.stem} after {seconds:.0f} s at {error}")
@@ -114,6 +122,7 @@ def main(argv=None) -> int:
     p_run.add_argument("-p", "--parameter", action="append", default=[], type=parse_parameter, metavar="NAME=VALUE",
                        help="override a notebook parameter, e.g. -p EPOCHS=3 (repeatable)")
     p_run.add_argument("--out", type=Path, help="run folder (default runs/<date-time>)")
+    p_run.add_argument("--notebook-dir", type=Path, default=NOTEBOOK_DIR, help=argparse.SUPPRESS)
     p_board = sub.add_parser("leaderboard", help="rebuild the leaderboard of a run folder")
     p_board.add_argument("run_dir", type=Path)
     args = parser.parse_args(argv)
@@ -123,9 +132,9 @@ def main(argv=None) -> int:
         print(leaderboard_markdown(tables))
         return 0
 
-    notebooks = select(course_notebooks(), args.only)
+    notebooks = select(course_notebooks(args.notebook_dir), args.only)
     out = args.out or PROJECT / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
-    failures = run(notebooks, out, dict(args.parameter), smoke=args.smoke)
+    failures = run(notebooks, out, dict(args.parameter), smoke=args.smoke, cwd=args.notebook_dir)
     tables = write_leaderboard(out)
     print()
     print(leaderboard_markdown(tables))

@@ -1,0 +1,53 @@
+"""Fast tier: every notebook end to end through papermill with smoke parameters.
+
+Each notebook runs with its exercise stubs replaced by the revealed reference solutions, so one run checks that
+the notebook executes, that it records its metrics, that they beat a trivial level (SMOKE_BARS), and that every
+reference solution passes its own check.
+"""
+import time
+
+import nbformat
+import pytest
+
+from bars import SMOKE_BARS, check_bar
+from notebook_tools import exercises, stream_text, with_solutions
+from recsys_helpers.results import read_results
+from recsys_helpers.runner import NOTEBOOK_DIR, course_notebooks, execute
+
+NOTEBOOKS = course_notebooks()
+RECORDS_NOTHING = {"00_welcome_and_data"}  # the data tour trains no model
+
+
+def test_the_course_has_its_notebooks():
+    names = [nb.stem for nb in NOTEBOOKS]
+    assert names[:2] == ["00_welcome_and_data", "01_preprocessing_and_evaluation"]
+    assert names == sorted(names)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_notebook_runs_with_smoke_parameters(path, tmp_path):
+    nb = nbformat.read(path, as_version=4)
+    found = exercises(nb)
+    assert found, f"{path.name} has no exercise with a revealed solution"
+    patched = tmp_path / "patched" / path.name
+    patched.parent.mkdir()
+    nbformat.write(with_solutions(nb), patched)
+
+    start = time.perf_counter()
+    error = execute(patched, tmp_path, {"SMOKE": True}, cwd=NOTEBOOK_DIR)
+    seconds = time.perf_counter() - start
+    assert error is None, f"{path.name} failed at {error}"
+    print(f"{path.stem}: {seconds:.1f} s with smoke parameters")
+
+    executed = nbformat.read(tmp_path / path.name, as_version=4)
+    for idx, name, _ in found:
+        text = stream_text(executed.cells[idx])
+        assert "✓" in text and "✗" not in text, f"the reference solution of {name} fails its check:\n{text}"
+
+    records = [r for r in read_results(tmp_path) if r["notebook"] == path.stem]
+    if path.stem in RECORDS_NOTHING:
+        assert records == []
+        return
+    assert records, f"{path.name} recorded no results"
+    for bar in SMOKE_BARS.get(path.stem, []):
+        check_bar(records, bar)
