@@ -8,6 +8,7 @@ or a single line saying that every case passed. It returns nothing, so the noteb
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 
 def _close(a, b, tol: float) -> bool:
@@ -19,9 +20,15 @@ def _close(a, b, tol: float) -> bool:
 
 
 def _short(value) -> str:
-    text = np.array2string(np.asarray(value), precision=4, threshold=12) if hasattr(value, "__len__") and not isinstance(value, str) else repr(value)
+    """A compact, readable form of an argument or a result for the check's messages."""
+    if isinstance(value, pd.DataFrame):
+        return f"<DataFrame of {len(value):,} rows>"
     if isinstance(value, float):
-        text = f"{value:.4f}"
+        return f"{value:.4f}"
+    if isinstance(value, np.ndarray):
+        text = np.array2string(value, precision=4, threshold=12)
+    else:
+        text = repr(value)
     return text if len(text) < 200 else text[:197] + "..."
 
 

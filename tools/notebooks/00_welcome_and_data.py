@@ -139,7 +139,7 @@ print(f"{whole:.0%} of ratings are whole stars; the most common rating is {count
 # %%
 per_item = ratings.groupby("item_id").size().sort_values(ascending=False)
 share = per_item.cumsum() / per_item.sum()
-top_share = share.iloc[int(np.ceil(0.1 * len(per_item))) - 1]
+top10_share = share.iloc[int(np.ceil(0.1 * len(per_item))) - 1]
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
 axes[0].plot(np.arange(1, len(per_item) + 1), per_item.values)
@@ -154,7 +154,7 @@ axes[1].set_ylabel("share of all ratings")
 axes[1].set_title("Cumulative share of ratings")
 plt.tight_layout()
 plt.show()
-print(f"The 10% most rated movies receive {top_share:.0%} of all ratings; "
+print(f"The 10% most rated movies receive {top10_share:.0%} of all ratings; "
       f"{(per_item == 1).mean():.0%} of rated movies have exactly one rating.")
 
 # %%
@@ -289,7 +289,7 @@ check(top_share, [
     ((toy, 0.3), 2 / 4, "ceil(0.3 × 3 items) = 1 item: the most rated one, item 10, with 2 of the 4 ratings"),
     ((toy, 0.5), 3 / 4, "ceil(0.5 × 3) = 2 items: round the number of items up"),
     ((toy, 1.0), 1.0, "all items hold all ratings"),
-    ((ratings, 0.1), top_share, "sort items by number of ratings, most rated first"),
+    ((ratings, 0.1), top10_share, "sort items by number of ratings, most rated first"),
 ])
 
 # %% [markdown]
