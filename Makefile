@@ -39,7 +39,7 @@ test-full: $(STAMP)
 	$(BIN)/python -m pytest -m full --nbval-lax notebooks tests/test_full_tier.py $(ARGS)
 
 lab: $(STAMP)
-	cd notebooks && ../$(BIN)/jupyter lab --notebook-dir=. $(ARGS)
+	cd notebooks && ../$(BIN)/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
 
 notebooks: $(STAMP)
 	$(BIN)/python tools/nbbuild.py $(ARGS)

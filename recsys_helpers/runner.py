@@ -72,7 +72,8 @@ def execute(notebook: Path, out_dir: Path, parameters: dict, on_cell=None, cwd: 
                             on_cell_executed=(lambda **_: on_cell()) if on_cell else None)
         return None
     except pm.PapermillExecutionError as err:
-        return f"cell {err.exec_count}: {err.ename}: {err.evalue}"
+        first_line = next((ln for ln in err.source.splitlines() if ln.strip()), "")
+        return f"cell {err.exec_count} (`{first_line.strip()[:60]}`): {err.ename}: {err.evalue}"
     except Exception as err:  # a kernel that died, a notebook that is not valid JSON, ...
         return f"{type(err).__name__}: {err}"
     finally:
