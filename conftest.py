@@ -22,6 +22,7 @@ def pytest_configure(config):
         config.full_tier_run_dir = os.environ["RECSYS_RUN_DIR"]
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m full` deselects anything
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if str(item.fspath).endswith(".ipynb"):
