@@ -34,7 +34,12 @@ def read_results(run_dir) -> list[dict]:
 def _write_atomically(path: Path, records: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        json.dump(records, tmp, indent=1)
+        try:
+            json.dump(records, tmp, indent=1)
+        except BaseException:
+            tmp.close()
+            os.unlink(tmp.name)  # a failed write leaves neither a damaged results.json nor a stray temp file
+            raise
     os.replace(tmp.name, path)
 
 
@@ -85,7 +90,9 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
     rows = [{"notebook": r["notebook"], "model": r["model"], "protocol": r["protocol"], **r["metrics"],
              "train_seconds": r.get("train_seconds")} for r in records]
     df = pd.DataFrame(rows)
-    return df.round(4) if not df.empty else df
+    if df.empty:
+        return df
+    return df[[c for c in df.columns if c != "train_seconds"] + ["train_seconds"]].round(4)
 
 
 def leaderboard(records: list[dict]) -> dict[str, pd.DataFrame]:
