@@ -11,9 +11,12 @@ import ast
 import json
 import os
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+
+from traitlets.config import Config
 
 from .results import RUN_DIR_ENV, leaderboard_markdown, write_leaderboard
 
@@ -66,9 +69,12 @@ def execute(notebook: Path, out_dir: Path, parameters: dict, on_cell=None, cwd: 
     env_before = dict(os.environ)
     os.environ[RUN_DIR_ENV] = str(out_dir.resolve())
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sockets = tempfile.TemporaryDirectory(prefix="recsys-kernel-")
+    # a local kernel over Unix sockets: no TCP ports, and no "running over TCP without encryption" warning
+    config = Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets.name}/kernel"}}) if os.name == "posix" else None
     try:
         pm.execute_notebook(str(notebook), str(out_dir / notebook.name), parameters=parameters,
-                            kernel_name=KERNEL_NAME, progress_bar=False, cwd=str(cwd),
+                            kernel_name=KERNEL_NAME, progress_bar=False, cwd=str(cwd), config=config,
                             on_cell_executed=(lambda **_: on_cell()) if on_cell else None)
         return None
     except pm.PapermillExecutionError as err:
@@ -77,6 +83,7 @@ def execute(notebook: Path, out_dir: Path, parameters: dict, on_cell=None, cwd: 
     except Exception as err:  # a kernel that died, a notebook that is not valid JSON, ...
         return f"{type(err).__name__}: {err}"
     finally:
+        sockets.cleanup()
         os.environ.clear()
         os.environ.update(env_before)
 
