@@ -303,8 +303,11 @@ def make_synthetic(n_users: int = 300, n_items: int = 500, n_factors: int = 4, r
     """
     for label, value in {"n_users": n_users, "n_items": n_items, "n_factors": n_factors,
                          "ratings_per_user": ratings_per_user}.items():
-        if int(value) < 1:
-            raise ValueError(f"{label} must be at least 1, got {value}")
+        if isinstance(value, bool) or int(value) != value or int(value) < 1:
+            raise ValueError(f"{label} must be an integer of at least 1, got {value!r}")
+    if not np.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    n_users, n_items, n_factors = int(n_users), int(n_items), int(n_factors)
     if ratings_per_user > n_items:
         raise ValueError(f"ratings_per_user ({ratings_per_user}) cannot exceed n_items ({n_items})")
     rng = np.random.default_rng(seed)
@@ -341,8 +344,8 @@ def make_synthetic(n_users: int = 300, n_items: int = 500, n_factors: int = 4, r
                              "year": pd.array(years, dtype="Int64"), "genres": genres})
     tag_rows = ratings.sample(n=min(len(ratings), max(1, len(ratings) // 30)), random_state=seed)
     tags = pd.DataFrame({"user_id": tag_rows.user_id.to_numpy(), "item_id": tag_rows.item_id.to_numpy(),
-                         "tag": [items_df.genres[i - 1][0].lower() if items_df.genres[i - 1] else "fun"
-                                 for i in tag_rows.item_id],
+                         "tag": pd.Series([items_df.genres[i - 1][0].lower() if items_df.genres[i - 1] else "fun"
+                                          for i in tag_rows.item_id], dtype="object"),  # as the loader's tags
                          "timestamp": tag_rows.timestamp.to_numpy()})
     ratings = ratings.sort_values(["user_id", "timestamp"], kind="stable").reset_index(drop=True)
     return RecData("synthetic", ratings, items_df, tags.reset_index(drop=True))

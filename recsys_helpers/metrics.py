@@ -63,7 +63,11 @@ def hit_matrix(recommended, relevant, k: int):
     for row, rel in zip(top, relevant):
         rel = set(np.asarray(list(rel)).tolist()) if not isinstance(rel, set) else rel
         if rel:
-            rows.append([item in rel for item in row.tolist()])
+            seen, row_hits = set(), []
+            for item in row.tolist():  # an item listed twice is one hit, at its first rank (recall, NDCG <= 1)
+                row_hits.append(item in rel and item not in seen)
+                seen.add(item)
+            rows.append(row_hits)
             n_rel.append(len(rel))
     if not rows:
         raise ValueError("no user has a relevant item, so ranking metrics are undefined")
@@ -117,6 +121,8 @@ def catalogue_coverage(recommended, n_items: int, k: int = 10) -> float:
     recommended = np.asarray(recommended)
     if recommended.ndim != 2:
         raise ValueError(f"recommended must be 2-D, got shape {recommended.shape}")
+    if recommended.shape[1] < k:
+        raise ValueError(f"recommended has only {recommended.shape[1]} columns; need at least k={k}")
     return float(len(np.unique(recommended[:, :k])) / n_items)
 
 

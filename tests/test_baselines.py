@@ -1,0 +1,117 @@
+"""recsys_helpers.baselines: GlobalMean, BiasBaseline and Popularity, by hand and on the course's standard split."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_helpers.baselines import BiasBaseline, GlobalMean, Popularity
+from recsys_helpers.evaluation import IdMap, evaluate_ranking, evaluate_ratings
+
+TINY = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [10, 20, 10], "rating": [5.0, 3.0, 4.0]})
+
+
+# --------------------------------------------------------------------------------------------- on ml-latest-small
+
+@pytest.fixture(scope="module")
+def standard_results(standard_split):
+    train, test = standard_split
+    return {
+        "GlobalMean": evaluate_ratings(GlobalMean().fit(train).predict, test),
+        "BiasBaseline": evaluate_ratings(BiasBaseline().fit(train).predict, test),
+        "Popularity": evaluate_ranking(Popularity().fit(train).scores, train, test, 10),
+    }
+
+
+def test_popularity_ndcg_on_the_standard_split(standard_results):
+    assert standard_results["Popularity"]["ndcg@10"] == pytest.approx(0.187, abs=0.015)
+
+
+def test_bias_baseline_rmse_on_the_standard_split(standard_results):
+    assert standard_results["BiasBaseline"]["rmse"] <= 0.885
+
+
+def test_global_mean_rmse_on_the_standard_split(standard_results):
+    assert standard_results["GlobalMean"]["rmse"] == pytest.approx(1.04, abs=0.01)
+    assert standard_results["BiasBaseline"]["rmse"] < standard_results["GlobalMean"]["rmse"] - 0.1
+
+
+# --------------------------------------------------------------------------------------------- by hand
+
+def test_global_mean():
+    model = GlobalMean().fit(TINY)
+    assert model.mu == 4.0  # (5 + 3 + 4) / 3
+    assert model.predict([1, 2, 99], [10, 30, 10]).tolist() == [4.0, 4.0, 4.0]
+    assert model.scores([0, 1]).shape == (2, 2) and (model.scores([0, 1]) == 4.0).all()
+
+
+def test_bias_baseline_one_step_by_hand():
+    # mu = 4. With no regularisation, one pass: item biases first (user biases still 0):
+    #   b_10 = ((5 - 4) + (4 - 4)) / 2 = 0.5,  b_20 = (3 - 4) / 1 = -1
+    # then user biases from the residuals after the item biases:
+    #   b_1 = ((5 - 4 - 0.5) + (3 - 4 + 1)) / 2 = 0.25,  b_2 = (4 - 4 - 0.5) / 1 = -0.5
+    model = BiasBaseline(reg_user=0, reg_item=0, n_iter=1).fit(TINY)
+    assert model.mu == 4.0
+    assert model.item_bias.tolist() == pytest.approx([0.5, -1.0])
+    assert model.user_bias.tolist() == pytest.approx([0.25, -0.5])
+    assert model.predict([1, 2], [10, 20]) == pytest.approx([4 + 0.25 + 0.5, 4 - 0.5 - 1.0])
+
+
+def test_bias_baseline_shrinks_and_falls_back_to_the_mean():
+    shrunk = BiasBaseline(reg_user=1e12, reg_item=1e12).fit(TINY)
+    assert np.abs(shrunk.user_bias).max() < 1e-9 and np.abs(shrunk.item_bias).max() < 1e-9
+    model = BiasBaseline().fit(TINY)
+    # unknown user (99) and unknown item (30) get a bias of 0
+    assert model.predict([99], [30]) == pytest.approx([model.mu])
+    assert model.predict([1], [30]) == pytest.approx([model.mu + model.user_bias[0]])
+    assert model.predict([99], [20]) == pytest.approx([model.mu + model.item_bias[1]])
+
+
+def test_bias_baseline_scores_match_predictions(synthetic):
+    train = synthetic.ratings
+    model = BiasBaseline().fit(train)
+    ids = IdMap.from_train(train)
+    users, items = np.meshgrid(ids.user_ids[:7], ids.item_ids[:11], indexing="ij")
+    expected = model.predict(users.ravel(), items.ravel()).reshape(users.shape)
+    assert model.scores(np.arange(7))[:, :11] == pytest.approx(expected)
+
+
+def test_bias_baseline_fit_reduces_training_error(synthetic):
+    train = synthetic.ratings
+    one = BiasBaseline(n_iter=1).fit(train)
+    ten = BiasBaseline(n_iter=10).fit(train)
+    flat = GlobalMean().fit(train)
+    errors = [evaluate_ratings(m.predict, train)["rmse"] for m in (flat, one, ten)]
+    assert errors[0] > errors[1] >= errors[2] - 1e-9
+
+
+def test_popularity_scores_are_training_counts(synthetic):
+    train = synthetic.ratings
+    model = Popularity().fit(train[["user_id", "item_id"]])  # needs no rating column
+    counts = train.item_id.value_counts().reindex(model.ids.item_ids).to_numpy()
+    scores = model.scores([0, 5, 9])
+    assert scores.shape == (3, model.ids.n_items) and (scores == counts).all()
+    scores[0, 0] = -1  # the rows are a copy: changing them changes nothing in the model
+    assert model.counts[0] == counts[0]
+
+
+@pytest.mark.parametrize("kwargs", [dict(reg_user=-1.0), dict(reg_item=-0.5), dict(reg_user=-1, reg_item=-1)])
+def test_negative_regularisation_is_refused(kwargs):
+    with pytest.raises(ValueError, match="regularisation must be >= 0"):
+        BiasBaseline(**kwargs)
+
+
+@pytest.mark.parametrize("model", [GlobalMean, BiasBaseline])
+def test_rating_baselines_need_ratings(model):
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['rating'\]"):
+        model().fit(TINY.drop(columns="rating"))
+
+
+@pytest.mark.parametrize("model", [GlobalMean, BiasBaseline, Popularity])
+def test_bad_training_frames(model):
+    with pytest.raises(ValueError, match="empty"):
+        model().fit(TINY.iloc[:0])
+    with pytest.raises(ValueError, match="missing item_id"):
+        model().fit(TINY.assign(item_id=[10, np.nan, 10]))
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['user_id'\]"):
+        model().fit(TINY.rename(columns={"user_id": "userId"}))
