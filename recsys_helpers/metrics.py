@@ -45,9 +45,8 @@ def mae(y_true, y_pred) -> float:
     return float(np.mean(np.abs(y_true - y_pred)))
 
 
-def hit_matrix(recommended, relevant, k: int):
-    """Return ``(hits, n_relevant)``: a boolean (users, k) matrix of hits and each user's relevant count,
-    for the users with at least one relevant item. Shared by every ranking metric."""
+def _top_columns(recommended, k: int) -> np.ndarray:
+    """The first ``k`` columns of a 2-D ``recommended`` array, after checking ``k`` and the shape."""
     if int(k) != k or k <= 0:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     recommended = np.asarray(recommended)
@@ -55,10 +54,16 @@ def hit_matrix(recommended, relevant, k: int):
         raise ValueError(f"recommended must be 2-D (one row per user, best item first), got shape {recommended.shape}")
     if recommended.shape[1] < k:
         raise ValueError(f"recommended has only {recommended.shape[1]} columns; need at least k={k}")
-    if len(relevant) != recommended.shape[0]:
-        raise ValueError(f"recommended has {recommended.shape[0]} rows but relevant has {len(relevant)} entries; "
+    return recommended[:, :k]
+
+
+def hit_matrix(recommended, relevant, k: int):
+    """Return ``(hits, n_relevant)``: a boolean (users, k) matrix of hits and each user's relevant count,
+    for the users with at least one relevant item. Shared by every ranking metric."""
+    top = _top_columns(recommended, k)
+    if len(relevant) != top.shape[0]:
+        raise ValueError(f"recommended has {top.shape[0]} rows but relevant has {len(relevant)} entries; "
                          "give one set of relevant items per user")
-    top = recommended[:, :k]
     rows, n_rel = [], []
     for row, rel in zip(top, relevant):
         rel = set(np.asarray(list(rel)).tolist()) if not isinstance(rel, set) else rel
@@ -114,16 +119,10 @@ def map_at_k(recommended, relevant, k: int = 10) -> float:
 
 def catalogue_coverage(recommended, n_items: int, k: int = 10) -> float:
     """Fraction of the catalogue's ``n_items`` items that appear in at least one user's top k."""
-    if int(k) != k or k <= 0:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    top = _top_columns(recommended, k)
     if n_items <= 0:
         raise ValueError(f"n_items must be positive, got {n_items}")
-    recommended = np.asarray(recommended)
-    if recommended.ndim != 2:
-        raise ValueError(f"recommended must be 2-D, got shape {recommended.shape}")
-    if recommended.shape[1] < k:
-        raise ValueError(f"recommended has only {recommended.shape[1]} columns; need at least k={k}")
-    return float(len(np.unique(recommended[:, :k])) / n_items)
+    return float(len(np.unique(top)) / n_items)
 
 
 RANKING_METRICS = {

@@ -14,9 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-os.environ.setdefault("MPLBACKEND", "Agg")  # before anything imports matplotlib.pyplot
-
-import pytest  # noqa: E402
+import pytest  # the root conftest.py sets MPLBACKEND=Agg before anything imports matplotlib.pyplot
 
 PROJECT = Path(__file__).resolve().parents[1]
 DATASET = "ml-latest-small"
