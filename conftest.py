@@ -11,7 +11,6 @@ import tempfile
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def pytest_configure(config):
@@ -19,7 +18,6 @@ def pytest_configure(config):
         # the notebooks' kernels inherit this: their results.record calls write here
         if not os.environ.get("RECSYS_RUN_DIR"):
             os.environ["RECSYS_RUN_DIR"] = tempfile.mkdtemp(prefix="recsys-full-tier-")
-        config.full_tier_run_dir = os.environ["RECSYS_RUN_DIR"]
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m full` deselects anything

@@ -1,6 +1,6 @@
 """Exercise checks: run a learner's function on worked cases and say what is wrong, not only that it is.
 
-A notebook calls ``check(learner_function, cases)`` (or one of the ready-made ``check_*`` functions below).
+A notebook calls ``check(learner_function, cases)`` right after the learner's function.
 Each case is ``(args, expected)`` or ``(args, expected, hint)``; ``args`` is a tuple of positional arguments.
 The check prints one line per failing case with the input, the expected and the returned value, and a hint,
 or a single line saying that every case passed. It returns nothing, so the notebook shows only those lines.

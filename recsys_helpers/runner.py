@@ -68,7 +68,6 @@ def execute(notebook: Path, out_dir: Path, parameters: dict, on_cell=None, cwd: 
 
     env_before = dict(os.environ)
     os.environ[RUN_DIR_ENV] = str(out_dir.resolve())
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sockets = tempfile.TemporaryDirectory(prefix="recsys-kernel-")
     # a local kernel over Unix sockets: no TCP ports, and no "running over TCP without encryption" warning
     config = Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets.name}/kernel"}}) if os.name == "posix" else None
@@ -92,7 +91,7 @@ def run(notebooks: list[Path], out_dir: Path, parameters: dict, smoke: bool = Fa
         cwd: Path = NOTEBOOK_DIR) -> dict[str, str]:
     """Execute ``notebooks`` in order into ``out_dir``; return {notebook name: error} for those that failed.
 
-    Run times land in ``out_dir/timings.json`` ({notebook: seconds}), beside the leaderboard."""
+    Run times land in ``out_dir/timings.json`` ({notebook: {seconds, smoke, ok}}), beside the leaderboard."""
     from tqdm.auto import tqdm
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -102,14 +101,14 @@ def run(notebooks: list[Path], out_dir: Path, parameters: dict, smoke: bool = Fa
     failures: dict[str, str] = {}
     timings_path = out_dir / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
-    total = sum(count_code_cells(nb) for nb in notebooks)
-    with tqdm(total=total, unit="cell", desc="course", dynamic_ncols=True) as bar:
+    cells = {nb: count_code_cells(nb) for nb in notebooks}
+    with tqdm(total=sum(cells.values()), unit="cell", desc="course", dynamic_ncols=True) as bar:
         for nb in notebooks:
             bar.set_postfix_str(nb.stem)
             done_before = bar.n
             start = time.perf_counter()
             error = execute(nb, out_dir, params, on_cell=lambda: bar.update(1), cwd=cwd)
-            bar.update(count_code_cells(nb) - (bar.n - done_before))  # skip the cells a failure left unrun
+            bar.update(cells[nb] - (bar.n - done_before))  # skip the cells a failure left unrun
             seconds = time.perf_counter() - start
             timings[nb.stem] = {"seconds": round(seconds, 1), "smoke": smoke, "ok": error is None}
             timings_path.write_text(json.dumps(timings, indent=1))

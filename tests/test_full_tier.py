@@ -4,12 +4,11 @@ import os
 
 import pytest
 
-from bars import BARS, check_bar
+from bars import BARS, RECORDS_NOTHING, check_bar
 from recsys_helpers.results import read_results
 from recsys_helpers.runner import course_notebooks
 
 pytestmark = pytest.mark.full
-RECORDS_NOTHING = {"00_welcome_and_data"}
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,12 @@ import time
 import nbformat
 import pytest
 
-from bars import SMOKE_BARS, check_bar
+from bars import RECORDS_NOTHING, SMOKE_BARS, check_bar
 from notebook_tools import exercises, stream_text, with_solutions
 from recsys_helpers.results import read_results
 from recsys_helpers.runner import NOTEBOOK_DIR, course_notebooks, execute
 
 NOTEBOOKS = course_notebooks()
-RECORDS_NOTHING = {"00_welcome_and_data"}  # the data tour trains no model
 
 
 def test_the_course_has_its_notebooks():

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import time
@@ -73,7 +72,6 @@ def new_notebook(cells: list) -> nbformat.NotebookNode:
 def execute(nb: nbformat.NotebookNode, timeout: int = 1200) -> None:
     from nbclient import NotebookClient
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                    resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
 
