@@ -1,7 +1,10 @@
-"""The baselines every chapter compares against (taught in notebook 01).
+"""The baselines every chapter compares against (taught in notebook 01), one scoring contract for all.
 
-Each has ``fit(train)``; rating baselines have ``predict(user_ids, item_ids)``; every baseline has
-``scores(user_idx)`` (rows of item scores in ``IdMap.from_train(train)`` order) for the top-K protocol.
+Each has ``fit(train)``; rating baselines have ``predict(user_ids, item_ids)``; the top-K baselines have
+``scores(user_idx)`` (rows of item scores in ``IdMap.from_train(train)`` order). The sequential baselines
+(``Popularity``, ``MarkovChain``, ``RecencyItemKNN``, notebook 01 §7) have ``scores_next(user_idx, histories)``;
+the cold-start baselines (``RandomScores``, ``GenreProfile``, notebook 01 §8) have ``scores_items(user_idx,
+item_ids)``. See ``evaluation`` for how each protocol calls them.
 """
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ import numpy as np
 import pandas as pd
 
 from .checks import require_columns
-from .evaluation import IdMap
+import scipy.sparse as sp
+
+from .interactions import IdMap, train_index, user_histories
 
 
 class GlobalMean:
@@ -79,3 +84,109 @@ class Popularity:
 
     def scores(self, user_idx) -> np.ndarray:
         return np.broadcast_to(self.counts, (len(user_idx), self.ids.n_items)).copy()
+
+    def scores_next(self, user_idx, histories) -> np.ndarray:
+        """The sequential protocol: the same counts whatever the history."""
+        return self.scores(user_idx)
+
+
+def _last_items(histories) -> np.ndarray:
+    return np.array([h[-1] if len(h) else -1 for h in histories], dtype=np.int64)
+
+
+class MarkovChain:
+    """First-order Markov chain: count how often item j directly follows item i in the training histories;
+    score the items after the last item of the history by that count, ties (and empty histories) by popularity."""
+
+    def fit(self, train: pd.DataFrame) -> "MarkovChain":
+        require_columns(train, ["user_id", "item_id", "timestamp"], "train")
+        self.ids = train_index(train).ids
+        histories = user_histories(train, self.ids)
+        src = np.concatenate([h[:-1] for h in histories])
+        dst = np.concatenate([h[1:] for h in histories])
+        n = self.ids.n_items
+        self.transitions = sp.csr_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
+        self.transitions.sum_duplicates()
+        counts = np.bincount(self.ids.items(train["item_id"]), minlength=n).astype(np.float64)
+        self.tie_break = counts / (counts.max() + 1.0)  # < 1: decides only between equal counts
+        return self
+
+    def scores_next(self, user_idx, histories) -> np.ndarray:
+        last = _last_items(histories)
+        out = np.tile(self.tie_break, (len(last), 1))
+        has = last >= 0
+        out[has] += self.transitions[last[has]].toarray()
+        return out
+
+
+class RecencyItemKNN:
+    """Item-based kNN over the history, recent items weighing more: score(j) = Σ_t decay^age(t) · cos(h_t, j),
+    over the last ``window`` items of the history (age 0 = the most recent), with cosine similarity of the items'
+    training-user columns. ``decay`` = 1 weighs the whole window equally."""
+
+    def __init__(self, decay: float = 0.8, window: int = 50):
+        if not 0 < decay <= 1:
+            raise ValueError(f"decay must be in (0, 1], got {decay}")
+        self.decay, self.window = float(decay), int(window)
+
+    def fit(self, train: pd.DataFrame) -> "RecencyItemKNN":
+        require_columns(train, ["user_id", "item_id"], "train")
+        index = train_index(train)
+        self.ids = index.ids
+        norms = np.sqrt(np.asarray(index.seen.sum(axis=0)).ravel())
+        self.columns = (index.seen @ sp.diags(1.0 / np.maximum(norms, 1e-12))).T.tocsr()  # (items, users), unit rows
+        return self
+
+    def scores_next(self, user_idx, histories) -> np.ndarray:
+        rows, cols, weights = [], [], []
+        for r, h in enumerate(histories):
+            tail = np.asarray(h[-self.window:], dtype=np.int64)
+            rows.append(np.full(len(tail), r))
+            cols.append(tail)
+            weights.append(self.decay ** np.arange(len(tail))[::-1])
+        W = sp.csr_matrix((np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(len(histories), self.ids.n_items))
+        user_space = (W @ self.columns).toarray()  # (events, users): the weighted sum of the history's columns
+        return np.asarray(self.columns @ user_space.T).T  # (events, items)
+
+
+class RandomScores:
+    """Random scores (seeded): the floor of the cold-start protocol."""
+
+    def __init__(self, seed: int = 42):
+        self.rng = np.random.default_rng(seed)
+
+    def scores_items(self, user_idx, item_ids) -> np.ndarray:
+        return self.rng.random((len(user_idx), len(item_ids)))
+
+
+class GenreProfile:
+    """Content baseline for new items: a user's genre profile (the share of each genre among the movies they rated
+    in training) dotted with a new movie's genres, scaled by its number of genres (cosine-like)."""
+
+    def fit(self, train: pd.DataFrame, items: pd.DataFrame) -> "GenreProfile":
+        require_columns(train, ["user_id", "item_id"], "train")
+        require_columns(items, ["item_id", "genres"], "items")
+        self.ids = train_index(train).ids
+        self.genres = sorted({g for gs in items["genres"] for g in gs})
+        self.item_genres = items.set_index("item_id")["genres"]
+        seen = train_index(train).seen
+        G = self._genre_matrix(self.ids.item_ids)  # (train items, genres)
+        profile = np.asarray((seen @ G).todense())
+        self.profiles = profile / np.maximum(profile.sum(axis=1, keepdims=True), 1e-12)
+        return self
+
+    def _genre_matrix(self, item_ids) -> sp.csr_matrix:
+        col = {g: c for c, g in enumerate(self.genres)}
+        lists = self.item_genres.reindex(item_ids)
+        if lists.isna().any():
+            raise KeyError(f"{int(lists.isna().sum())} item(s) are missing from the items table, e.g. "
+                           f"{list(np.asarray(item_ids)[lists.isna().to_numpy()][:3])}")
+        rows = [r for r, gs in enumerate(lists) for g in gs if g in col]
+        cols = [col[g] for gs in lists for g in gs if g in col]
+        return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(lists), len(self.genres)))
+
+    def scores_items(self, user_idx, item_ids) -> np.ndarray:
+        G = self._genre_matrix(item_ids)
+        n_genres = np.maximum(np.asarray(G.sum(axis=1)).ravel(), 1.0)
+        return np.asarray((G @ self.profiles[np.asarray(user_idx)].T).T) / np.sqrt(n_genres)

@@ -1,8 +1,10 @@
 """Seeding, determinism and a description of the environment, with a quiet TensorFlow start-up.
 
-Call ``setup(SEED)`` in a notebook's set-up cell *before* ``import keras``: it silences TensorFlow's C++
-start-up chatter (which would otherwise fill the notebook with log lines), seeds Python, NumPy and Keras,
-and makes TensorFlow's ops deterministic so a rerun reproduces the committed numbers.
+Every notebook's set-up cell is one call, ``tf, results = env.start_notebook("03_matrix_factorisation", SEED)``,
+made *before* ``import keras``: it silences TensorFlow's C++ start-up chatter (which would otherwise fill the
+notebook with log lines), seeds Python, NumPy and Keras, makes TensorFlow's ops deterministic so a rerun reproduces
+the committed numbers, sets the course's plotting and table style, prints a one-line description of the
+environment, and returns the notebook's ``Results``. ``setup(SEED)`` does the first three alone.
 """
 from __future__ import annotations
 
@@ -64,6 +66,24 @@ def setup(seed: int = 42, deterministic: bool = True):
     tf = import_tensorflow()
     set_seed(seed, deterministic)
     return tf
+
+
+def start_notebook(notebook: str, seed: int = 42, deterministic: bool = True):
+    """The set-up of every notebook in one call (see the module docstring); returns ``(tf, results)``."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from .results import Results
+
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"SEED must be a whole number, got {seed!r}")
+    tf = setup(int(seed), deterministic)
+    plt.rcParams.update({"axes.spines.top": False, "axes.spines.right": False, "figure.max_open_warning": 0})
+    pd.set_option("display.precision", 4)
+    info = describe_environment()
+    print(f"{notebook}: TensorFlow {info.get('tensorflow', '-')}, Keras {info['keras']} ({info['keras backend']} "
+          f"backend), GPU: {info.get('gpu', 'none')}; seed {int(seed)}")
+    return tf, Results(notebook)
 
 
 def describe_environment() -> dict:

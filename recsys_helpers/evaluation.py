@@ -1,134 +1,143 @@
-"""The two evaluation entry points every chapter uses, and the id encoding they share.
+"""The evaluation entry points every chapter uses, one per protocol, and the paired bootstrap that compares models.
 
-Index convention: models work with contiguous indices. ``IdMap.from_train(train)`` numbers the users and the
-items of the *training* frame in sorted id order (user index ``u`` is the ``u``-th smallest training user id);
-``evaluate_ranking`` builds the same map, so a score matrix of shape (n_train_users, n_train_items) built with
-``IdMap.from_train(train)`` lines up with it.
+**The scoring contract.** A model is passed to an ``evaluate_*`` function as an object, a function or a matrix:
 
-Top-K protocol: for every test user who is also in train, score all training items, remove the items the user
-rated in training, and take the top ``k``. Every test item of that user is relevant, including items never seen
-in training (no model can recommend those, and the metrics say so honestly).
+- ranking protocol: an object with ``scores(user_idx) -> (len(user_idx), n_items)`` array in
+  ``IdMap.from_train(train)`` order, a function with the same signature, or a (n_users, n_items) array;
+- sequential protocol: an object with ``scores_next(user_idx, histories)`` (``histories``: one array of item
+  indices per row, the user's true history before the event, oldest first) or such a function;
+- cold-start protocol: an object with ``scores_items(user_idx, item_ids)`` (``item_ids``: the new items, which are
+  not in the id map) or such a function.
+
+**Rules for scores** (the same everywhere): NaN is an error (a model that produced it has a bug; use ``-inf`` for
+"never recommend"); a pandas DataFrame is refused (its ``[]`` selects columns, not users: pass ``.to_numpy()`` in
+id-map order); ties are broken in a seeded random order, so no item is favoured by its index (a model that scores
+everything equally ranks like random).
+
+**Top-K protocol.** For every test user who is also in train, score all training items, remove the items the user
+rated in training, and take the top ``k``. Every test item of that user is relevant, including items never seen in
+training (no model can recommend those, and the metrics say so honestly).
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from .checks import require_columns
-from .metrics import RANKING_METRICS, catalogue_coverage, mae, rmse
+from .interactions import IdMap, train_index, user_histories
+from .split import ColdStartSplit, SequentialSplit
+from .metrics import RANKING_METRICS, catalogue_coverage, check_k, mae, rank_metrics, rmse
+
+TIE_SEED = 0  # seeds the random order in which tied scores are broken
 
 
-@dataclass
-class IdMap:
-    """Contiguous indices for the users and items of a training frame (sorted ids)."""
+# ---------------------------------------------------------------------------------------------- scores
 
-    user_ids: np.ndarray
-    item_ids: np.ndarray
-
-    @classmethod
-    def from_train(cls, train: pd.DataFrame) -> "IdMap":
-        require_columns(train, ["user_id", "item_id"], "train")
-        return cls(np.unique(train["user_id"].to_numpy()), np.unique(train["item_id"].to_numpy()))
-
-    @property
-    def n_users(self) -> int:
-        return len(self.user_ids)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_ids)
-
-    def _lookup(self, known: np.ndarray, ids, what: str, strict: bool) -> np.ndarray:
-        ids = np.asarray(ids)
-        pos = np.searchsorted(known, ids).clip(0, max(len(known) - 1, 0))
-        found = known[pos] == ids if len(known) else np.zeros(len(ids), bool)
-        if strict and not found.all():
-            raise KeyError(f"{int((~found).sum())} {what} id(s) are not in the training data, e.g. "
-                           f"{ids[~found][:5].tolist()}; use strict=False to get -1 for them")
-        return np.where(found, pos, -1)
-
-    def users(self, user_ids, strict: bool = True) -> np.ndarray:
-        """Indices of ``user_ids`` (-1 for unknown ids when ``strict=False``)."""
-        return self._lookup(self.user_ids, user_ids, "user", strict)
-
-    def items(self, item_ids, strict: bool = True) -> np.ndarray:
-        """Indices of ``item_ids`` (-1 for unknown ids when ``strict=False``)."""
-        return self._lookup(self.item_ids, item_ids, "item", strict)
-
-    def interactions(self, frame: pd.DataFrame, values: str | None = None) -> sp.csr_matrix:
-        """A (n_users, n_items) sparse matrix of ``frame`` (1s, or the column ``values``); rows of unknown
-        users or items are dropped."""
-        u = self.users(frame["user_id"], strict=False)
-        i = self.items(frame["item_id"], strict=False)
-        keep = (u >= 0) & (i >= 0)
-        data = np.ones(keep.sum()) if values is None else frame[values].to_numpy(np.float64)[keep]
-        return sp.csr_matrix((data, (u[keep], i[keep])), shape=(self.n_users, self.n_items))
+def scorer(model, method: str = "scores"):
+    """The function behind ``model``: its ``method`` if it has one, the model itself if it is callable, or row
+    look-ups in a score matrix."""
+    if isinstance(model, (pd.DataFrame, pd.Series)):
+        raise TypeError("scores must not be a pandas DataFrame: its [] would select columns, not users; pass "
+                        "df.to_numpy() with rows and columns in IdMap.from_train(train) order")
+    fn = getattr(model, method, None)
+    if callable(fn):
+        return fn
+    if callable(model):
+        return model
+    if method != "scores":
+        raise TypeError(f"the model must have a {method}(...) method or be a function; got {type(model).__name__}")
+    if not hasattr(model, "shape") or len(model.shape) != 2:
+        raise TypeError(f"scores must be a model with scores(user_idx), a function or a 2-D matrix; got "
+                        f"{type(model).__name__}")
+    return lambda user_idx: model[user_idx]
 
 
-def _score_rows(scores, user_idx: np.ndarray) -> np.ndarray:
-    if callable(scores):
-        block = np.asarray(scores(user_idx), dtype=np.float64)
-    else:
-        block = scores[user_idx]
-        block = block.toarray() if sp.issparse(block) else np.asarray(block, dtype=np.float64)
-    if block.shape[0] != len(user_idx):
-        raise ValueError(f"the scores for {len(user_idx)} users came back with {block.shape[0]} rows")
-    return block
+def _as_block(block, n_rows: int, n_cols: int, what: str = "scores") -> np.ndarray:
+    block = block.toarray() if sp.issparse(block) else np.asarray(block, dtype=np.float64)
+    if block.ndim != 2 or block.shape != (n_rows, n_cols):
+        raise ValueError(f"the {what} for {n_rows} users came back with shape {block.shape}, expected "
+                         f"({n_rows}, {n_cols}) in IdMap.from_train(train) order")
+    if np.isnan(block).any():
+        raise ValueError(f"the {what} contain {int(np.isnan(block).sum())} NaN value(s): a model that produces NaN "
+                         "has a bug (check its training loss); use -inf for items it must never recommend")
+    return np.array(block, dtype=np.float64)  # a copy: the caller masks it
+
+
+def top_indices(block: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Column indices of the ``k`` best scores of each row, best first, ties broken in a random order."""
+    n = block.shape[1]
+    kth = np.partition(block, n - k, axis=1)[:, n - k][:, None]  # the k-th largest score of each row
+    part = np.argpartition(-block, k - 1, axis=1)[:, :k]
+    order = np.take_along_axis(-block, part, axis=1).argsort(axis=1, kind="stable")
+    out = np.take_along_axis(part, order, axis=1)
+    chosen = np.take_along_axis(block, out, axis=1)
+    # rows where a tie decides the list (more items at the k-th score than places) or its order
+    tied = np.flatnonzero(((block == kth).sum(axis=1) > (chosen == kth).sum(axis=1))
+                          | (chosen[:, 1:] == chosen[:, :-1]).any(axis=1))
+    if len(tied):
+        sub = block[tied]
+        keys = np.where(sub >= kth[tied], -sub, np.inf)  # only the candidates compete
+        out[tied] = np.lexsort((rng.random(sub.shape), keys), axis=1)[:, :k]
+    return out
 
 
 def top_k(scores, train: pd.DataFrame, k: int = 10, user_ids=None, batch_size: int = 512):
     """Recommend ``k`` unseen training items per user. Returns ``(user_ids, item_ids)``: the users (ids, in
     the order asked, default all training users) and a (users, k) array of item ids, best first.
 
-    ``scores`` is a (n_users, n_items) matrix in :class:`IdMap` order, or a function that takes an array of
-    user indices and returns their rows of scores."""
-    ids = IdMap.from_train(train)
-    if int(k) != k or k <= 0:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    ``scores``: a model with ``scores(user_idx)``, a function of user indices, or a (n_users, n_items) matrix, in
+    ``IdMap.from_train(train)`` order (see the module docstring for the rules)."""
+    index = train_index(train)
+    ids, seen = index.ids, index.seen
+    k = check_k(k)
     if k > ids.n_items:
         raise ValueError(f"k={k} is larger than the {ids.n_items} items in train")
-    if not callable(scores) and tuple(scores.shape) != (ids.n_users, ids.n_items):
+    fn = scorer(scores)
+    if hasattr(scores, "shape") and not callable(getattr(scores, "scores", None)) \
+            and tuple(scores.shape) != (ids.n_users, ids.n_items):
         raise ValueError(f"scores has shape {tuple(scores.shape)}, expected (n_users, n_items) = "
                          f"({ids.n_users}, {ids.n_items}) in IdMap.from_train(train) order")
     user_ids = ids.user_ids if user_ids is None else np.asarray(user_ids)
     user_idx = ids.users(user_ids)
-    seen = ids.interactions(train).tocsr()
+    rng = np.random.default_rng(TIE_SEED)
     out = np.empty((len(user_idx), k), dtype=ids.item_ids.dtype)
     for start in range(0, len(user_idx), batch_size):
         batch = user_idx[start:start + batch_size]
-        block = _score_rows(scores, batch)
-        if block.shape[1] != ids.n_items:
-            raise ValueError(f"scores rows have {block.shape[1]} items, expected {ids.n_items}")
-        block = np.where(np.isnan(block), -np.inf, block)
+        block = _as_block(fn(batch), len(batch), ids.n_items)
         rows, cols = seen[batch].nonzero()
         block[rows, cols] = -np.inf
-        part = np.argpartition(-block, k - 1, axis=1)[:, :k]
-        order = np.take_along_axis(-block, part, axis=1).argsort(axis=1, kind="stable")
-        out[start:start + len(batch)] = ids.item_ids[np.take_along_axis(part, order, axis=1)]
+        out[start:start + len(batch)] = ids.item_ids[top_indices(block, k, rng)]
     return user_ids, out
 
 
-def evaluate_ranking(scores, train: pd.DataFrame, test: pd.DataFrame, k: int = 10) -> dict:
+def _ranking_metrics(recs, relevant, k: int, n_items: int, per_user: bool, users):
+    if per_user:
+        return pd.DataFrame({f"{name}@{k}": fn(recs, relevant, k, per_user=True) for name, fn in RANKING_METRICS.items()},
+                            index=pd.Index(users, name="user_id"))
+    result = {f"{name}@{k}": fn(recs, relevant, k) for name, fn in RANKING_METRICS.items()}
+    result[f"coverage@{k}"] = catalogue_coverage(recs, n_items, k)
+    return result
+
+
+def evaluate_ranking(scores, train: pd.DataFrame, test: pd.DataFrame, k: int = 10, per_user: bool = False):
     """Precision, recall, NDCG, hit rate and MAP at ``k``, and catalogue coverage, on the top-K protocol.
 
-    ``scores``: a (n_users, n_items) matrix in ``IdMap.from_train(train)`` order, or a function of an array
-    of user indices that returns their rows of scores. Test users absent from train are skipped."""
+    ``scores``: a model with ``scores(user_idx)``, a function of user indices, or a (n_users, n_items) matrix in
+    ``IdMap.from_train(train)`` order. Test users absent from train are skipped. With ``per_user=True`` it returns
+    a DataFrame (one row per test user, indexed by user id, one column per metric) whose column means are the
+    metrics (coverage is a property of all lists together, so it has no per-user column)."""
     require_columns(test, ["user_id", "item_id"], "test")
-    ids = IdMap.from_train(train)
+    ids = train_index(train).ids
     test_users = np.unique(test["user_id"].to_numpy())
     test_users = test_users[ids.users(test_users, strict=False) >= 0]
     if len(test_users) == 0:
         raise ValueError("no test user appears in train, so nothing can be recommended; check the split")
     users, recs = top_k(scores, train, k, test_users)
     relevant = test.groupby("user_id")["item_id"].agg(set).reindex(users).tolist()
-    result = {f"{name}@{k}": fn(recs, relevant, k) for name, fn in RANKING_METRICS.items()}
-    result[f"coverage@{k}"] = catalogue_coverage(recs, ids.n_items, k)
-    return result
+    return _ranking_metrics(recs, relevant, check_k(k), ids.n_items, per_user, users)
 
 
 def evaluate_ratings(predictions, test: pd.DataFrame) -> dict:
@@ -143,6 +152,131 @@ def evaluate_ratings(predictions, test: pd.DataFrame) -> dict:
     return {"rmse": rmse(y, predictions), "mae": mae(y, predictions)}
 
 
+# ---------------------------------------------------------------------------------------------- sequential
+
+def sequential_events(split: SequentialSplit, which: str = "test"):
+    """The events of ``which`` and, for each, the user's true history before it (item indices of the training
+    id map, oldest first; items unknown to train are left out). Returns ``(ids, events, user_idx, histories,
+    targets)``; ``targets`` is -1 for an item never seen in training (no model can rank it)."""
+    ids = train_index(split.train).ids
+    events = split.events(which)
+    everything = pd.concat([split.train, split.validation, split.test], ignore_index=True)
+    full = user_histories(everything, ids)  # every interaction, time order, ties by item id
+    ordered = everything.sort_values(["user_id", "timestamp", "item_id"], kind="stable")
+    position = ordered.groupby("user_id").cumcount()  # position of each row within its user's full sequence
+    ordered = ordered.assign(position=position.to_numpy())
+    known = ids.items(ordered["item_id"], strict=False) >= 0
+    ordered = ordered.assign(known_before=ordered.assign(k=known).groupby("user_id")["k"].cumsum().to_numpy() - known)
+    chosen = events.merge(ordered[["user_id", "item_id", "timestamp", "known_before"]],
+                          on=["user_id", "item_id", "timestamp"], how="left", validate="one_to_one")
+    user_idx = ids.users(chosen["user_id"])
+    histories = [full[u][:n] for u, n in zip(user_idx, chosen["known_before"].to_numpy())]
+    return ids, chosen, user_idx, histories, ids.items(chosen["item_id"], strict=False)
+
+
+def evaluate_sequential(model, split: SequentialSplit, which: str = "test", k: int = 10,
+                        per_event: bool = False, batch_size: int = 512):
+    """HR@k, NDCG@k and MRR@k averaged over the events of ``which`` ("validation" or "test"), one step ahead.
+
+    Each event is predicted from the user's true history before it (``model.scores_next(user_idx, histories)``);
+    every training item the user has not interacted with before that moment is a candidate. An event whose item
+    never occurs in training counts as a miss. With ``per_event=True`` it returns a DataFrame, one row per event
+    (user_id, item_id, rank and the three metrics), whose metric means are the averages."""
+    k = check_k(k)
+    fn = scorer(model, "scores_next")
+    ids, events, user_idx, histories, targets = sequential_events(split, which)
+    ranks = np.full(len(events), np.inf)
+    rng = np.random.default_rng(TIE_SEED)
+    for start in range(0, len(events), batch_size):
+        sl = slice(start, start + batch_size)
+        hist = histories[sl]
+        block = _as_block(fn(user_idx[sl], hist), len(hist), ids.n_items)
+        rows = np.repeat(np.arange(len(hist)), [len(h) for h in hist])
+        block[rows, np.concatenate(hist) if len(rows) else rows] = -np.inf  # items interacted with before
+        t = targets[sl]
+        ok = t >= 0
+        target_score = block[np.arange(len(hist))[ok], t[ok]][:, None]
+        greater = (block[ok] > target_score).sum(axis=1)
+        equal = (block[ok] == target_score).sum(axis=1) - 1
+        ranks[np.arange(start, start + len(hist))[ok]] = 1 + greater + np.floor(rng.random(ok.sum()) * (equal + 1))
+    per = pd.DataFrame({"user_id": events["user_id"].to_numpy(), "item_id": events["item_id"].to_numpy(), "rank": ranks,
+                        **rank_metrics(ranks, k)})
+    if per_event:
+        return per
+    return {name: float(per[name].mean()) for name in per.columns[3:]}
+
+
+# ---------------------------------------------------------------------------------------------- cold start
+
+def evaluate_cold_start(model, split: ColdStartSplit, k: int = 10, per_user: bool = False):
+    """Precision, recall, NDCG, hit rate and MAP at ``k`` on the cold-start protocol.
+
+    Every test user who is in train ranks the new items only, scored by ``model.scores_items(user_idx, item_ids)``
+    (``item_ids`` are the new items, in ``split.new_items`` order); the new items the user rated are relevant.
+    ``per_user=True`` returns one row per user, as ``evaluate_ranking`` does."""
+    k = check_k(k)
+    new_items = np.asarray(split.new_items)
+    if k > len(new_items):
+        raise ValueError(f"k={k} is larger than the {len(new_items)} new items")
+    ids = train_index(split.train).ids
+    users = np.unique(split.test["user_id"].to_numpy())
+    users = users[ids.users(users, strict=False) >= 0]
+    if len(users) == 0:
+        raise ValueError("no user who rated a new item appears in train; check the split")
+    fn = scorer(model, "scores_items")
+    rng = np.random.default_rng(TIE_SEED)
+    recs = np.empty((len(users), k), dtype=new_items.dtype)
+    for start in range(0, len(users), 512):
+        batch = ids.users(users[start:start + 512])
+        block = _as_block(fn(batch, new_items), len(batch), len(new_items))
+        recs[start:start + len(batch)] = new_items[top_indices(block, k, rng)]
+    relevant = split.test.groupby("user_id")["item_id"].agg(set).reindex(users).tolist()
+    return _ranking_metrics(recs, relevant, k, len(new_items), per_user, users)  # coverage: of the new items
+
+
+# ---------------------------------------------------------------------------------------------- comparing
+
+def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0, level: float = 0.95, names=("A", "B")) -> dict:
+    """Compare two models on the same users (or events): the mean difference ``mean(a - b)`` and its
+    ``level`` bootstrap interval, resampling users with replacement ``n_boot`` times.
+
+    ``a`` and ``b``: per-user values of one metric (arrays in the same order, or Series with the same index, as
+    ``evaluate_ranking(..., per_user=True)[metric]`` returns). Users with no value for either model (NaN in both)
+    are left out. Returns ``{mean_a, mean_b, diff, low, high, n, verdict}``; the verdict says "within noise" when
+    the interval contains 0."""
+    if isinstance(a, pd.Series) and isinstance(b, pd.Series):
+        if not a.index.equals(b.index):
+            raise ValueError("a and b are not indexed by the same users in the same order; compare models on the "
+                             "same users (e.g. a, b = a.align(b))")
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"a and b must be 1-D and of equal length (one value per user), got {a.shape} and {b.shape}")
+    if (np.isnan(a) != np.isnan(b)).any():
+        raise ValueError("a user has a value for one model and NaN for the other: the two were not evaluated on the "
+                         "same users")
+    keep = ~np.isnan(a)
+    a, b = a[keep], b[keep]
+    if len(a) < 2:
+        raise ValueError(f"a paired bootstrap needs at least 2 users with values, got {len(a)}")
+    if not 0 < level < 1 or int(n_boot) < 100:
+        raise ValueError(f"level must be in (0, 1) and n_boot at least 100, got {level} and {n_boot}")
+    diff = a - b
+    rng = np.random.default_rng(seed)
+    means = np.array([diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(int(n_boot))])
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    first, second = names
+    if low > 0:
+        verdict = f"{first} beats {second}"
+    elif high < 0:
+        verdict = f"{second} beats {first}"
+    else:
+        verdict = f"{first} and {second} are within noise"
+    return {"mean_a": float(a.mean()), "mean_b": float(b.mean()), "diff": float(diff.mean()), "low": float(low),
+            "high": float(high), "n": int(len(a)),
+            "verdict": f"{verdict}: difference {diff.mean():+.4f}, {level:.0%} interval [{low:+.4f}, {high:+.4f}] "
+                       f"over {len(a):,} paired values"}
+
+
 class Timer:
     """``with Timer() as t: ...`` then ``t.seconds``: training time to record with the results."""
 
@@ -154,3 +288,7 @@ class Timer:
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self._start
         return False
+
+
+__all__ = ["IdMap", "Timer", "evaluate_cold_start", "evaluate_ranking",
+           "evaluate_ratings", "evaluate_sequential", "paired_bootstrap", "scorer", "top_indices", "top_k"]

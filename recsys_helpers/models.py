@@ -45,8 +45,9 @@ class BiasedMF(keras.Model):
             self.add_loss(self.reg * ops.mean(penalty))
         return self.global_mean + b_u + b_i + ops.sum(p_u * q_i, axis=-1)
 
-    def score_all(self, user_idx):
-        """Scores of every item for the users ``user_idx``: an (n, n_items) array for the top-K protocol."""
+    def scores(self, user_idx):
+        """Scores of every item for the users ``user_idx``: an (n, n_items) array for the top-K protocol (the
+        course's scoring contract, see ``evaluation``)."""
         p = ops.convert_to_numpy(self.user_factors.embeddings)[user_idx]
         q = ops.convert_to_numpy(self.item_factors.embeddings)
         bu = ops.convert_to_numpy(self.user_bias.embeddings)[user_idx]

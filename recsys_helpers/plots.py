@@ -50,10 +50,11 @@ def plot_comparison(table: pd.DataFrame, metric: str, model_col: str = "model", 
     return ax
 
 
-def plot_leaderboard(tables: dict[str, pd.DataFrame]):
-    """One panel per protocol with the primary metric of every recorded model; returns the figure."""
-    from .results import PRIMARY_METRIC
+def plot_leaderboard(tables: dict[str, pd.DataFrame], primary_metric: dict[str, tuple[str, bool]]):
+    """One panel per protocol with its primary metric of every recorded model; returns the figure.
 
+    ``primary_metric``: protocol -> (metric, lower_is_better), as ``results.PRIMARY_METRIC``."""
+    PRIMARY_METRIC = primary_metric
     panels = [(p, t) for p, t in tables.items() if PRIMARY_METRIC[p][0] in t]
     if not panels:
         fig, ax = plt.subplots(figsize=(6, 1.5))

@@ -17,10 +17,10 @@ import pandas as pd
 
 RUN_DIR_ENV = "RECSYS_RUN_DIR"
 RESULTS_FILE = "results.json"
-PROTOCOLS = ("rating", "ranking", "sequential", "sampled")
+PROTOCOLS = ("rating", "ranking", "sequential", "cold-start", "sampled")
 # the metric each protocol is ranked by, and whether lower is better
 PRIMARY_METRIC = {"rating": ("rmse", True), "ranking": ("ndcg@10", False), "sequential": ("ndcg@10", False),
-                  "sampled": ("ndcg@10", False)}
+                  "cold-start": ("ndcg@10", False), "sampled": ("ndcg@10", False)}
 
 
 def read_results(run_dir) -> list[dict]:
@@ -145,7 +145,7 @@ def write_leaderboard(run_dir) -> dict[str, pd.DataFrame]:
     run_dir = Path(run_dir)
     tables = leaderboard(read_results(run_dir))
     (run_dir / "leaderboard.md").write_text(leaderboard_markdown(tables) + "\n" + timings_markdown(run_dir))
-    fig = plot_leaderboard(tables)
+    fig = plot_leaderboard(tables, PRIMARY_METRIC)
     fig.savefig(run_dir / "leaderboard.png", dpi=110, bbox_inches="tight")
     import matplotlib.pyplot as plt
 

@@ -113,9 +113,12 @@ def test_top_k_never_recommends_training_items(split):
     assert (np.diff(row_scores, axis=1) <= 0).all()
 
 
-def test_top_k_treats_nan_scores_as_lowest():
+def test_nan_scores_are_an_error_and_minus_inf_means_never():
     scores = HAND_SCORES.copy()
     scores[0, 2] = np.nan  # user 1, item 30 (its best unseen item) has no score
+    with pytest.raises(ValueError, match="1 NaN value.*use -inf"):
+        top_k(scores, HAND_TRAIN, k=2, user_ids=[1])
+    scores[0, 2] = -np.inf  # the way to say "never recommend it"
     _, recs = top_k(scores, HAND_TRAIN, k=2, user_ids=[1])
     assert recs.tolist() == [[40, 20]]
 
@@ -127,9 +130,9 @@ def test_top_k_bad_input():
         top_k(HAND_SCORES, HAND_TRAIN, k=6)
     with pytest.raises(ValueError, match=r"scores has shape \(3, 4\)"):
         top_k(HAND_SCORES[:, :4], HAND_TRAIN, k=2)
-    with pytest.raises(ValueError, match="rows have 4 items, expected 5"):
+    with pytest.raises(ValueError, match=r"came back with shape \(3, 4\), expected \(3, 5\)"):
         top_k(lambda idx: HAND_SCORES[idx, :4], HAND_TRAIN, k=2)
-    with pytest.raises(ValueError, match="came back with 1 rows"):
+    with pytest.raises(ValueError, match=r"came back with shape \(1, 5\), expected \(3, 5\)"):
         top_k(lambda idx: HAND_SCORES[:1], HAND_TRAIN, k=2)
     with pytest.raises(KeyError):
         top_k(HAND_SCORES, HAND_TRAIN, k=2, user_ids=[4])

@@ -63,8 +63,12 @@ def test_users_without_relevant_items_are_skipped():
     relevant = RELEVANT + [set(), []]
     for name, fn in RANKING_METRICS.items():
         assert fn(with_empty, relevant, 3) == pytest.approx(HAND[name]), name
-    hits, n_rel = hit_matrix(with_empty, relevant, 3)
-    assert hits.tolist() == [[False, True, False], [True, False, False]] and n_rel.tolist() == [3, 1]
+    hits, n_rel = hit_matrix(with_empty, relevant, 3)  # one row per user as given; no relevant item, no hit
+    assert hits.tolist() == [[False, True, False], [True, False, False], [False] * 3, [False] * 3]
+    assert n_rel.tolist() == [3, 1, 0, 0]
+    for name, fn in RANKING_METRICS.items():  # per user: NaN for the users with nothing relevant
+        values = fn(with_empty, relevant, 3, per_user=True)
+        assert np.isnan(values[2:]).all() and np.nanmean(values) == pytest.approx(HAND[name]), name
 
 
 @pytest.mark.parametrize("fn", list(RANKING_METRICS.values()))

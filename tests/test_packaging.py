@@ -54,3 +54,15 @@ def test_committed_notebooks_are_executed_in_order_without_errors():
                 assert not re.search(r"(/work/|/tmp/|/root/|/home/\w+/|site-packages)", text), \
                     f"{path.name}: an output shows a machine path: {text[:200]}"
         assert path.stat().st_size < 3_000_000, f"{path.name} is too large"
+
+
+def test_committed_notebooks_carry_no_build_bookkeeping():
+    """tools/nbbuild.py keeps only what the course needs: stable ids, tags, outputs; no papermill or jupytext
+    metadata (run times and paths would make every rebuild a diff)."""
+    for path in sorted((PROJECT / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        assert set(nb["metadata"]) == {"kernelspec", "language_info"}, f"{path.name}: {sorted(nb['metadata'])}"
+        assert nb["metadata"]["kernelspec"]["name"] == "python3", path.name
+        assert [c.get("id") for c in nb["cells"]] == [f"c{i:03d}" for i in range(len(nb["cells"]))], path.name
+        for c in nb["cells"]:
+            assert set(c["metadata"]) <= {"tags"}, f"{path.name} cell {c.get('id')}: {sorted(c['metadata'])}"

@@ -5,6 +5,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
+from recsys_helpers.results import PRIMARY_METRIC
 from recsys_helpers.plots import plot_comparison, plot_leaderboard, plot_training_curves
 
 
@@ -54,7 +55,7 @@ def test_comparison_puts_the_best_model_on_top():
 def test_leaderboard_chart_has_one_panel_per_protocol():
     tables = {"rating": pd.DataFrame({"notebook": ["01_a", "03_b"], "model": ["Bias", "MF"], "rmse": [0.88, 0.87]}),
               "ranking": pd.DataFrame({"notebook": ["01_a"], "model": ["Popularity"], "ndcg@10": [0.19]})}
-    fig = plot_leaderboard(tables)
+    fig = plot_leaderboard(tables, PRIMARY_METRIC)
     assert len(fig.axes) == 2
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()][::-1] == ["MF  [03]", "Bias  [01]"]
-    assert len(plot_leaderboard({}).axes) == 1  # an empty run still gets a (labelled) figure
+    assert len(plot_leaderboard({}, PRIMARY_METRIC).axes) == 1  # an empty run still gets a (labelled) figure

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_helpers.split import leave_last_out, random_split, stratified_split, temporal_split
+from recsys_helpers.split import (cold_start_split, leave_last_out, random_split, sequential_split, stratified_split,
+                                  temporal_split)
 
 SPLITS = [stratified_split, random_split, temporal_split, leave_last_out]
 FRACTION_SPLITS = [stratified_split, random_split, temporal_split]
@@ -80,12 +81,13 @@ def test_stratified_ignores_the_index(ratings):
     assert set(test.row) == set(expected_test.row)
 
 
-def test_stratified_with_duplicate_rows_keeps_every_row(ratings):
-    dup = pd.concat([ratings, ratings.head(40)])  # duplicated rows and duplicated index labels
-    train, test = stratified_split(dup, 0.2, 42)
-    assert len(train) + len(test) == len(dup)
-    counts = pd.concat([train, test]).row.value_counts()
-    assert (counts[ratings.row.head(40)] == 2).all() and counts.sum() == len(dup)
+@pytest.mark.parametrize("split_fn", [stratified_split, random_split, temporal_split, leave_last_out,
+                                      sequential_split, cold_start_split])
+def test_every_split_refuses_duplicate_pairs(ratings, split_fn):
+    # one copy could land in train and the other in test: the model would be tested on what it trained on
+    dup = pd.concat([ratings, ratings.head(40).assign(timestamp=lambda d: d.timestamp + 1)])
+    with pytest.raises(ValueError, match=r"40 duplicate \(user, item\) row\(s\).*drop_duplicates"):
+        split_fn(dup)
 
 
 # --------------------------------------------------------------------------------------------- random

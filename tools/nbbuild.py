@@ -1,79 +1,153 @@
 """Build the course notebooks from their sources and execute them at their default parameters.
 
-Sources are ``tools/notebooks/NN_name.py`` in the "percent" format that Jupytext and VS Code understand:
+Sources are ``tools/notebooks/NN_name.py`` in Jupytext's "percent" format (which VS Code and PyCharm also
+understand as cells):
 
     # %% [markdown]
     # Text of a markdown cell, each line behind "# ".
+
     # %% tags=["parameters"]
     SEED = 42
 
-Usage (from the project root, inside the course's environment):
+Building has two steps, each done by the tool made for it:
+
+1. Source -> notebook with jupytext (``read_source``). Only what the course keeps is carried over: cell type,
+   source and the ``tags`` cell metadata. Jupytext's own bookkeeping (``lines_to_next_cell`` and the ``jupytext``
+   notebook metadata) is dropped, the cells get stable ids ``c000``, ``c001``, ... so diffs stay small, and the
+   notebook metadata is the kernelspec ``python3`` plus ``language_info`` (no jupytext header in the notebooks).
+   ``to_source`` is the way back (notebook -> percent source), with one blank line between cells as in the
+   committed sources: for the committed notebooks it reproduces ``tools/notebooks`` byte for byte.
+   Jupytext's conventions apply in code cells: a commented magic (``# %time f()``, ``# !ls``) is the magic itself
+   in the notebook (``%time f()``); to keep such a line a comment, comment it twice (``# # !pip install x``).
+2. Execution with the course's one executor, ``recsys_helpers.runner.execute`` (papermill, kernel ``python3``,
+   working directory ``notebooks/``, empty parameters so the notebook's own defaults run; the results a notebook
+   records land in a throw-away run folder). Papermill's bookkeeping (the notebook-level and per-cell
+   ``papermill`` metadata, the per-cell ``execution`` timestamps, the empty ``tags`` lists it adds) is stripped;
+   execution counts and outputs stay. A notebook that fails is reported with the failing cell (its id and the line
+   of its ``# %%`` marker in the source) and the error; it is not written, the other notebooks still build, and
+   the exit status is 1.
+
+Usage (from the project root, inside the course's environment; jupytext comes with ``pip install -e ".[dev]"``):
     python tools/nbbuild.py                 # build and execute every notebook
     python tools/nbbuild.py 03 04           # only these (by number or name)
-    python tools/nbbuild.py --no-execute    # build only (outputs are dropped)
-    python tools/nbbuild.py --check         # exit 1 if a committed notebook differs from its source
+    python tools/nbbuild.py --no-execute    # build only (no outputs)
+    python tools/nbbuild.py --check         # exit 1 if a committed notebook's cells differ from its source
 """
 from __future__ import annotations
 
 import argparse
-import json
+import copy
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import jupytext
 import nbformat
 
 PROJECT = Path(__file__).resolve().parents[1]
 SOURCES = PROJECT / "tools" / "notebooks"
 NOTEBOOKS = PROJECT / "notebooks"
-_HEADER = re.compile(r"^# %%(?P<md> \[markdown\])?(?: tags=(?P<tags>\[.*\]))?\s*$")
+# the percent format, without a YAML header, carrying only the ``tags`` of each cell
+FORMAT = {"extension": ".py", "format_name": "percent",
+          "notebook_metadata_filter": "-all", "cell_metadata_filter": "tags,-all"}
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
-def parse_source(text: str) -> list:
-    """Cells of a percent-format source."""
-    cells, kind, tags, lines = [], None, [], []
-
-    def flush():
-        if kind is None:
-            return
-        body = "\n".join(lines).strip("\n")
-        if kind == "markdown":
-            body = "\n".join(re.sub(r"^# ?", "", ln) for ln in body.split("\n"))
-            cell = nbformat.v4.new_markdown_cell(body)
-        else:
-            cell = nbformat.v4.new_code_cell(body)
-        if tags:
-            cell.metadata["tags"] = tags
-        cells.append(cell)
-
-    for line in text.split("\n"):
-        m = _HEADER.match(line)
-        if m:
-            flush()
-            kind = "markdown" if m.group("md") else "code"
-            tags = json.loads(m.group("tags")) if m.group("tags") else []
-            lines = []
-        elif kind is not None:
-            lines.append(line)
-    flush()
-    return cells
+def read_source(text: str) -> nbformat.NotebookNode:
+    """The notebook (unexecuted) that a percent-format source describes."""
+    new_cell = {"markdown": nbformat.v4.new_markdown_cell, "code": nbformat.v4.new_code_cell,
+                "raw": nbformat.v4.new_raw_cell}
+    cells = []
+    for cell in jupytext.reads(text, fmt=FORMAT).cells:
+        fresh = new_cell[cell.cell_type](cell.source)
+        if cell.metadata.get("tags"):
+            fresh.metadata["tags"] = list(cell.metadata["tags"])
+        cells.append(fresh)
+    return new_notebook(cells)
 
 
 def new_notebook(cells: list) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata["language_info"] = {"name": "python"}
     for i, cell in enumerate(nb.cells):  # stable ids keep diffs small
         cell["id"] = f"c{i:03d}"
     return nb
 
 
-def execute(nb: nbformat.NotebookNode, timeout: int = 1200) -> None:
-    from nbclient import NotebookClient
+def to_source(nb: nbformat.NotebookNode) -> str:
+    """The percent-format source of a notebook (cells and tags only; outputs and other metadata are left out)."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells[:-1]:
+        # one blank line between cells, as in tools/notebooks (jupytext's PEP 8 default puts two around code
+        # cells that define functions or classes)
+        cell.metadata["lines_to_next_cell"] = 1
+    return jupytext.writes(nb, fmt=FORMAT)
 
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+
+def strip_papermill(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Drop papermill's bookkeeping (run times, paths, per-cell status) so committed notebooks diff cleanly."""
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if cell.metadata.get("tags") == []:  # papermill gives every cell a tags list, most of them empty
+            del cell.metadata["tags"]
+    return nb
+
+
+class ExecutionFailed(Exception):
+    """A notebook that stopped with an error: ``error`` is the executor's one line, ``cell_id`` the failing cell."""
+
+    def __init__(self, error: str, cell_id: str | None = None):
+        super().__init__(error)
+        self.error, self.cell_id = error, cell_id
+
+
+def execute(nb: nbformat.NotebookNode, name: str, cwd: Path = NOTEBOOKS) -> nbformat.NotebookNode:
+    """``nb`` run by the course's executor at its default parameters, papermill's bookkeeping stripped.
+
+    Raises ExecutionFailed with the executor's message ("cell N (`first line`): Error: message") on failure."""
+    if str(PROJECT) not in sys.path:  # the project may not be installed (python tools/nbbuild.py from a checkout)
+        sys.path.insert(0, str(PROJECT))
+    from recsys_helpers.runner import execute as run_notebook
+
+    with tempfile.TemporaryDirectory(prefix="nbbuild-") as tmp:
+        source, out_dir = Path(tmp) / "built" / f"{name}.ipynb", Path(tmp) / "run"
+        source.parent.mkdir()
+        out_dir.mkdir()
+        nbformat.write(nb, source)
+        error = run_notebook(source, out_dir, {}, cwd=cwd)
+        executed = out_dir / source.name
+        if error:
+            raise ExecutionFailed(error, _error_cell(executed))
+        return strip_papermill(nbformat.read(executed, as_version=4))
+
+
+def _error_cell(executed: Path) -> str | None:
+    """Id of the cell whose output is an error in papermill's (partial) output notebook, if there is one."""
+    try:
+        nb = nbformat.read(executed, as_version=4)
+    except Exception:  # papermill could not write it (kernel died before the first cell, ...)
+        return None
+    return next((c.get("id") for c in nb.cells if c.cell_type == "code"
+                 and any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+
+
+def source_line(text: str, index: int) -> int | None:
+    """1-based line of the ``# %%`` marker that starts cell ``index`` of a percent source (None if unsure)."""
+    markers = [i + 1 for i, line in enumerate(text.splitlines()) if re.match(r"#\s*%%", line)]
+    return markers[index] if len(markers) == len(read_source(text).cells) and index < len(markers) else None
+
+
+def where(src: Path, nb: nbformat.NotebookNode, cell_id: str | None) -> str:
+    """``tools/notebooks/NN_name.py line L, cell cNNN``: where in its source a notebook's cell comes from."""
+    shown = src.relative_to(PROJECT) if src.is_relative_to(PROJECT) else src
+    ids = [c.get("id") for c in nb.cells]
+    line = source_line(src.read_text(), ids.index(cell_id)) if cell_id in ids else None
+    return f"{shown} line {line}, cell {cell_id}" if line else f"{shown}, cell {cell_id or '?'}"
 
 
 def sources(names: list[str]) -> list[Path]:
@@ -90,29 +164,36 @@ def same_sources(committed: nbformat.NotebookNode, built: nbformat.NotebookNode)
     return pick(committed) == pick(built)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="build and execute the course notebooks")
     parser.add_argument("names", nargs="*")
     parser.add_argument("--no-execute", action="store_true")
     parser.add_argument("--check", action="store_true")
-    args = parser.parse_args()
-    stale = []
+    args = parser.parse_args(argv)
+    stale, failed = [], []
     for src in sources(args.names):
         target = NOTEBOOKS / f"{src.stem}.ipynb"
-        nb = new_notebook(parse_source(src.read_text()))
+        nb = read_source(src.read_text())
         if args.check:
             if not target.exists() or not same_sources(nbformat.read(target, as_version=4), nb):
                 stale.append(target.name)
             continue
         start = time.perf_counter()
         if not args.no_execute:
-            execute(nb)
+            try:
+                nb = execute(nb, src.stem)
+            except ExecutionFailed as err:
+                failed.append(target.name)
+                print(f"FAILED {target.name} ({where(src, nb, err.cell_id)}): {err.error}; "
+                      f"{target.name} left as it was", file=sys.stderr)
+                continue
         nbformat.write(nb, target)
         print(f"{target.name}: {time.perf_counter() - start:.1f} s")
     if stale:
         print("out of date with tools/notebooks (run python tools/nbbuild.py): " + ", ".join(stale))
-        return 1
-    return 0
+    if failed:
+        print(f"{len(failed)} notebook(s) failed to execute: " + ", ".join(failed), file=sys.stderr)
+    return 1 if stale or failed else 0
 
 
 if __name__ == "__main__":

@@ -35,13 +35,15 @@ TOP_N = 10  # how many rows the "most ..." tables show
 
 # %% [markdown]
 # ## 1. The environment
-# `env.setup` starts TensorFlow without its start-up log lines, seeds Python, NumPy and Keras, and turns on
-# TensorFlow's deterministic ops, so rerunning a notebook on the same machine reproduces its numbers.
+# Every notebook of the course starts with one call, `env.start_notebook(name, SEED)`: it starts TensorFlow without
+# its start-up log lines, seeds Python, NumPy and Keras, turns on TensorFlow's deterministic ops (so rerunning a
+# notebook on the same machine reproduces its numbers), sets the plotting and table style, prints a one-line summary
+# of the environment, and returns the object that records the notebook's results (this tour records none).
 
 # %%
 from recsys_helpers import env
 
-tf = env.setup(SEED)
+tf, results = env.start_notebook("00_welcome_and_data", SEED)
 import keras
 import matplotlib.pyplot as plt
 import numpy as np

@@ -11,9 +11,12 @@
 # - normalise ratings by user-mean centring and z-scores, and say when each helps;
 # - choose between random, stratified, temporal and leave-last-out splits, and see what each does to users and time;
 # - compute RMSE, MAE, precision, recall, NDCG, hit rate and MAP by hand, then with the course's helpers;
-# - build the three baselines every model must beat: the global mean, regularised user/item biases, popularity.
+# - build the three baselines every model must beat: the global mean, regularised user/item biases, popularity;
+# - use the course's two further protocols: **sequential** (predict each user's next interactions one step ahead) with
+#   its popularity, Markov-chain and recency item-kNN baselines, and **cold start** (rank movies nobody has rated yet)
+#   with a random and a genre-profile baseline, compared with a paired bootstrap.
 #
-# **Prerequisites:** notebook 00. **Time:** under a minute on a 2-core CPU.
+# **Prerequisites:** notebook 00. **Time:** about a minute on a 2-core CPU.
 
 # %% tags=["parameters"]
 SEED = 42  # seeds every random number generator, and the standard split
@@ -22,15 +25,22 @@ SMOKE = False  # a quick check: a smaller regularisation grid
 TEST_FRAC = 0.2  # share of each user's ratings held out for testing
 K = 10  # the cut-off of the ranking metrics (precision@K, NDCG@K, ...)
 REG_GRID = [0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0]  # bias regularisation strengths to compare on validation
+N_EVENTS = 5  # sequential protocol: the last N_EVENTS interactions of each user are test events, the N_EVENTS before validation
+DECAY_GRID = [0.5, 0.7, 0.8, 0.9, 1.0]  # recency weights of the item-kNN baseline, chosen on validation events
+NEW_ITEM_FRAC = 0.1  # cold-start protocol: share of the items (with at least MIN_ITEM_RATINGS ratings) that become new
+MIN_ITEM_RATINGS = 5
+N_BOOTSTRAP = 2000  # resamples of the paired bootstrap
 
 # %%
 if SMOKE:  # a quick end-to-end check (the tests use it): fewer regularisation strengths
     REG_GRID = REG_GRID[::3]
+    DECAY_GRID = [0.8]
+    N_BOOTSTRAP = 200
 
 # %%
 from recsys_helpers import env
 
-tf = env.setup(SEED)
+tf, results = env.start_notebook("01_preprocessing_and_evaluation", SEED)
 import inspect
 
 import matplotlib.pyplot as plt
@@ -39,15 +49,17 @@ import pandas as pd
 from IPython.display import Code
 
 from recsys_helpers import metrics
-from recsys_helpers.baselines import BiasBaseline, GlobalMean, Popularity
+from recsys_helpers.baselines import (BiasBaseline, GenreProfile, GlobalMean, MarkovChain, Popularity, RandomScores,
+                                      RecencyItemKNN)
 from recsys_helpers.data import load_movielens
-from recsys_helpers.evaluation import IdMap, Timer, evaluate_ranking, evaluate_ratings, top_k
+from recsys_helpers.evaluation import (Timer, evaluate_cold_start, evaluate_ranking, evaluate_ratings,
+                                       evaluate_sequential, paired_bootstrap, sequential_events, top_k)
 from recsys_helpers.exercises import check
+from recsys_helpers.interactions import IdMap
 from recsys_helpers.plots import plot_comparison
-from recsys_helpers.results import Results
-from recsys_helpers.split import leave_last_out, random_split, stratified_split, temporal_split
+from recsys_helpers.split import (cold_start_split, leave_last_out, random_split, sequential_split, stratified_split,
+                                  temporal_split)
 
-results = Results("01_preprocessing_and_evaluation")
 data = load_movielens(DATASET)
 ratings = data.ratings
 titles = data.items.set_index("item_id").title
@@ -178,8 +190,8 @@ pd.DataFrame({name: toy.merge(test, how="left", indicator=True)["_merge"].map({"
 #   user can be personalised. **This is the course's standard split** for rating and top-K protocols (20%, seed 42).
 # - **Temporal**: everything after a global cut-off time is test. Honest about the future, but users who arrive late
 #   have no training history at all (user 3 here).
-# - **Leave-last-out**: each user's most recent interaction is test: the protocol of sequential models (notebook 06)
-#   and of the NCF paper (notebook 04).
+# - **Leave-last-out**: each user's most recent interaction is test: the protocol of the NCF paper (notebook 04). The
+#   course's sequential protocol (section 7) extends it to each user's last five interactions.
 #
 # On the real data, the same four splits. Left: how many test users have *no* training rating (they cannot be
 # personalised). Right: when the test ratings were given, against the training ratings.
@@ -219,7 +231,8 @@ sizes
 # The temporal split puts all test ratings in the last years and leaves many test users without history; the random
 # and stratified splits spread test ratings over the whole period. The stratified split is the compromise the course
 # uses: every user is in train, so every model can be judged on personalisation. Its price is that a model may train
-# on a user's later ratings and be tested on earlier ones; notebooks 04 and 06 use leave-last-out where order matters.
+# on a user's later ratings and be tested on earlier ones; where order matters, the sequential protocol of section 7
+# holds out each user's *latest* interactions instead.
 #
 # ## 5. Metrics, by hand first
 # ### Rating prediction: RMSE and MAE
@@ -281,6 +294,12 @@ hand.round(4)
 # in training are removed; the best $k$ form the list. All of the user's test ratings count as relevant, whatever the
 # stars (a 2-star rating still says the user chose to watch the movie). Test items that never appear in training stay
 # relevant even though no model can recommend them, so recall has a ceiling below 1, the same for every model.
+#
+# **The scoring contract.** A model hands the evaluation its scores in one of three forms: an object with a method
+# `scores(user_idx)` that returns a (users × items) array in `IdMap` order (every model and baseline of the course has
+# one), a function with the same signature, or the whole score matrix. Two rules keep the numbers honest: a NaN score
+# is an error, not a silent "lowest rank" (use `-inf` for "never recommend"), and equal scores are put in a seeded
+# random order, so that a model which cannot tell items apart ranks like random instead of favouring low ids.
 #
 # ## 6. Baselines
 # Three baselines, each the simplest model of one idea. Every later model is compared with them.
@@ -400,7 +419,124 @@ pd.DataFrame({"popularity": [mark(i) for i in pop_list[0]], "biases": [mark(i) f
              index=pd.RangeIndex(1, 6, name=f"user {user}: rank"))
 
 # %% [markdown]
-# ## 7. Exercises
+# ## 7. The sequential protocol: what will the user watch next?
+# Sequence models (from notebook 05 on) read a user's history in order and predict the next interaction. The standard
+# split hides *which* ratings came last, so they get their own protocol, the same for every chapter:
+# - order each user's interactions by time, ties by item id (MovieLens stores many ratings with the same second);
+# - each user's **last 5** interactions are **test events**, the 5 before them **validation events**, the rest is
+#   **train** (a user with 10 interactions or fewer stays wholly in train);
+# - each event is predicted **one step ahead** from the user's *true* history before it (for the third test event,
+#   the history includes the first two, as it would in a live system), ranking every training item the user has not
+#   interacted with yet;
+# - **HR@10**, **NDCG@10** and **MRR@10** are averaged over events. With one relevant item per event, NDCG@10 is
+#   $1/\log_2(r+1)$ and MRR@10 is $1/r$ when the item is at rank $r \le 10$, and 0 otherwise.
+#
+# Models are fitted on train only; validation events tune them; test events are scored once. A toy of three users,
+# with one test and one validation event each (timestamps 1, 2, 3, ... in the order listed), shows each test event and
+# the history it is predicted from:
+
+# %%
+toy_watch = {1: [10, 11, 12, 13, 14], 2: [11, 12, 13, 10], 3: [12, 13, 14, 11, 10]}
+toy_sequences = pd.DataFrame([(u, item, t) for u, items in toy_watch.items() for t, item in enumerate(items, 1)],
+                             columns=["user_id", "item_id", "timestamp"])
+toy_seq = sequential_split(toy_sequences, n_test=1, n_val=1)
+_, toy_events, _, toy_histories, _ = sequential_events(toy_seq, "test")
+toy_ids = IdMap.from_train(toy_seq.train)
+pd.DataFrame({"user": toy_events.user_id, "test event (item)": toy_events.item_id,
+              "history it is predicted from": [[int(toy_ids.item_ids[i]) for i in h] for h in toy_histories],
+              "validation event": toy_seq.validation.set_index("user_id").item_id.reindex(toy_events.user_id).to_numpy()})
+
+# %% [markdown]
+# The validation event is the last item of the history of the test event: the model may *read* it but was not
+# *trained* on it. An item that never occurs in training cannot be scored by any model: it is left out of histories,
+# and as an event it counts as a miss, the same for every model.
+#
+# On the real data, and three baselines, each the simplest model of one idea:
+# - **Popularity**: the most-watched training items, whatever the history.
+# - **First-order Markov chain**: count how often item $j$ directly follows item $i$ in the training histories and
+#   recommend the items that most often followed the user's *last* item (ties by popularity).
+# - **Recency-weighted item-kNN**: score item $j$ by $\sum_t \gamma^{\text{age}(t)} \cos(h_t, j)$ over the last 50
+#   items $h_t$ of the history, where $\cos$ is the cosine similarity of two items' columns of the training
+#   user × item matrix and age 0 is the latest item: recent items count more. $\gamma$ is chosen on validation events.
+
+# %%
+seq = sequential_split(ratings, n_test=N_EVENTS, n_val=N_EVENTS)
+print(f"train {len(seq.train):,} interactions; {len(seq.validation):,} validation and {len(seq.test):,} test events "
+      f"({seq.test.user_id.nunique()} users)")
+decay_val = {}
+for decay in DECAY_GRID:
+    decay_val[decay] = evaluate_sequential(RecencyItemKNN(decay).fit(seq.train), seq, "validation", k=K)[f"ndcg@{K}"]
+best_decay = max(decay_val, key=decay_val.get)
+print("validation NDCG@10 of recency item-kNN by γ: " + ", ".join(f"{d:g}: {v:.4f}" for d, v in decay_val.items())
+      + f"; chosen γ = {best_decay:g}")
+
+sequential_models = {"Popularity": Popularity(), "Markov chain (first order)": MarkovChain(),
+                     f"Recency-weighted item-kNN (γ = {best_decay:g})": RecencyItemKNN(best_decay)}
+per_event, seq_rows = {}, {}
+for name, model in sequential_models.items():
+    with Timer() as t:
+        model.fit(seq.train)
+    val = evaluate_sequential(model, seq, "validation", k=K)
+    per_event[name] = evaluate_sequential(model, seq, "test", k=K, per_event=True)
+    test_metrics = per_event[name][[f"hit_rate@{K}", f"ndcg@{K}", f"mrr@{K}"]].mean().to_dict()
+    results.record(name, "sequential", test_metrics, train_seconds=t.seconds)
+    se = per_event[name][f"ndcg@{K}"].std() / np.sqrt(len(per_event[name]))
+    seq_rows[name] = {f"val NDCG@{K}": val[f"ndcg@{K}"], **test_metrics, f"NDCG@{K} std. error": se}
+pd.DataFrame(seq_rows).T
+
+# %% [markdown]
+# The standard error is the per-event standard deviation over $\sqrt{3050}$: differences smaller than about twice it
+# are not evidence. To compare two models we use the **paired bootstrap**: both models are scored on the *same*
+# events, so we resample events (with replacement) many times, recompute the mean difference each time, and read the
+# middle 95% of those differences as the interval. Pairing removes the part of the noise that comes from some events
+# being harder than others, so it is much sharper than comparing two separate error bars.
+
+# %%
+names = list(sequential_models)
+for first, second in [(names[1], names[0]), (names[2], names[1])]:
+    print(paired_bootstrap(per_event[first][f"ndcg@{K}"], per_event[second][f"ndcg@{K}"], n_boot=N_BOOTSTRAP,
+                           seed=SEED, names=(first, second))["verdict"])
+
+# %% [markdown]
+# Both history-aware baselines are far above popularity: what a user watched last says a lot about what they watch
+# next (franchise sequels, a genre binge). The printed verdict says whether the Markov chain and the recency-weighted
+# kNN differ by more than noise. Every sequence model of the later chapters must beat the stronger of the two.
+#
+# ## 8. The cold-start protocol: movies nobody has rated yet
+# A collaborative model knows an item only through its interactions, so a brand-new movie is invisible to it. The
+# cold-start protocol measures what *content* (genres, titles, tags) can do instead:
+# - a seeded 10% of the movies with at least 5 ratings become **new**: *all* their ratings leave training;
+# - every user who rated a new movie ranks **only the new movies**, and the new movies they rated are relevant;
+# - a model may use item content and everything in training, but no interaction with a new movie.
+#
+# Two baselines: **random** scores (the floor), and a **genre profile**: a user's share of each genre among the
+# movies they rated in training, dotted with a new movie's genres (divided by the square root of its number of
+# genres, so a movie is not favoured just for listing many).
+
+# %%
+cold = cold_start_split(ratings, NEW_ITEM_FRAC, MIN_ITEM_RATINGS, seed=SEED)
+print(f"{len(cold.new_items)} new movies with {len(cold.test):,} ratings by {cold.test.user_id.nunique()} users; "
+      f"{len(cold.train):,} ratings stay in training")
+cold_models = {"Uniformly random ranking": RandomScores(SEED), "User genre profile (content)": GenreProfile()}
+per_user_cold = {}
+for name, model in cold_models.items():
+    with Timer() as t:
+        if isinstance(model, GenreProfile):
+            model.fit(cold.train, data.items)
+    per_user_cold[name] = evaluate_cold_start(model, cold, k=K, per_user=True)
+    results.record(name, "cold-start", per_user_cold[name].mean().to_dict(), train_seconds=t.seconds)
+display(pd.DataFrame({name: frame.mean() for name, frame in per_user_cold.items()}).T)
+genre_vs_random = paired_bootstrap(per_user_cold["User genre profile (content)"][f"ndcg@{K}"],
+                                   per_user_cold["Uniformly random ranking"][f"ndcg@{K}"], n_boot=N_BOOTSTRAP,
+                                   seed=SEED, names=("genre profile", "random"))
+print(genre_vs_random["verdict"])
+
+# %% [markdown]
+# Genres alone carry real signal about new movies, and the interval says the gain over random is not noise. It is
+# still a weak model: it cannot tell two comedies apart. Content models that read titles and tags and learn from
+# interactions which content matters are the subject of a later chapter; they must beat this genre profile.
+#
+# ## 9. Exercises
 # **Exercise 1.** Write `ndcg_one_user(ranked, relevant, k)` for a single user: `ranked` is a list of item ids, best
 # first, and `relevant` a set of item ids. Use binary gains and the discount $1/\log_2(r+1)$ for rank $r$ (from 1).
 
@@ -456,22 +592,27 @@ check(item_bias_one_step, [
 # ```
 # </details>
 #
-# ## 8. Results
-# The baselines recorded above are the first rows of the course leaderboard. Every later chapter uses the same split
-# (stratified, 20% test, seed 42) and the same helpers, so its models can be compared with these numbers directly.
+# ## 10. Results
+# The baselines recorded above are the first rows of the course leaderboard, one table per protocol. Every later
+# chapter uses the same splits (stratified, 20% test, seed 42; the sequential and cold-start splits above) and the same
+# helpers, so its models can be compared with these numbers directly.
 
 # %% tags=["nbval-check-output"]
-display(results.table("rating").drop(columns="train_seconds"), results.table("ranking").drop(columns="train_seconds"))
+for protocol in ("rating", "ranking", "sequential", "cold-start"):
+    display(results.table(protocol).drop(columns="train_seconds"))
 
 # %% [markdown]
 # ## Summary
 # - Clean with explicit rules (drop missing ids and impossible ratings, de-duplicate, keep the latest re-rating), and
 #   check that the real data passes through unchanged.
 # - The split decides what a number means. The course's standard split is stratified per user (20%, seed 42);
-#   leave-last-out serves sequential models.
+#   the sequential protocol predicts each user's last 5 interactions one step ahead; the cold-start protocol ranks
+#   movies whose ratings all left training.
 # - Tune on a validation split carved from training data, never on test.
 # - Shrunk user/item biases beat the global mean by a wide margin on RMSE, and popularity is a strong top-K baseline:
-#   every model in the course must beat both to earn its complexity.
+#   every model in the course must beat both to earn its complexity. On sequences, a first-order Markov chain and a
+#   recency-weighted item-kNN are far stronger than popularity; on new movies, a genre profile beats random.
+# - A claim that one model beats another needs a paired-bootstrap interval over users or events, or it is noise.
 #
 # ## References
 # - Yehuda Koren. 2010. Factor in the Neighbors: Scalable and Accurate Collaborative Filtering. *ACM TKDD* 4(1)
@@ -479,3 +620,8 @@ display(results.table("rating").drop(columns="train_seconds"), results.table("ra
 # - Kalervo Järvelin and Jaana Kekäläinen. 2002. Cumulated gain-based evaluation of IR techniques. *ACM TOIS* 20(4).
 # - Paolo Cremonesi, Yehuda Koren and Roberto Turrin. 2010. Performance of recommender algorithms on top-N
 #   recommendation tasks. *RecSys* (popularity as a baseline).
+# - Steffen Rendle, Christoph Freudenthaler and Lars Schmidt-Thieme. 2010. Factorizing personalized Markov chains for
+#   next-basket recommendation. *WWW* (the Markov chain as a sequential baseline).
+# - Malte Ludewig and Dietmar Jannach. 2018. Evaluation of session-based recommendation algorithms. *User Modeling and
+#   User-Adapted Interaction* 28 (simple kNN and Markov baselines are hard to beat).
+# - Bradley Efron and Robert Tibshirani. 1993. *An Introduction to the Bootstrap*. Chapman & Hall.

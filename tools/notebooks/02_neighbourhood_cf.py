@@ -46,21 +46,19 @@ if SMOKE:  # a quick end-to-end check (the tests use it): tiny grids, same data 
 # %%
 from recsys_helpers import env
 
-tf = env.setup(SEED)
+tf, results = env.start_notebook("02_neighbourhood_cf", SEED)
 import keras
 from keras import layers, ops
 import numpy as np, pandas as pd, matplotlib.pyplot as plt
 import scipy.sparse as sp
 from recsys_helpers.data import load_movielens
 from recsys_helpers.split import stratified_split
-from recsys_helpers.evaluation import IdMap, Timer, evaluate_ranking, evaluate_ratings, top_k
+from recsys_helpers.evaluation import Timer, evaluate_ranking, evaluate_ratings, top_k
+from recsys_helpers.interactions import IdMap
 from recsys_helpers.baselines import BiasBaseline, GlobalMean, Popularity
-from recsys_helpers.results import Results
 from recsys_helpers.plots import plot_training_curves, plot_comparison
 from recsys_helpers.exercises import check
 
-results = Results("02_neighbourhood_cf")
-pd.set_option("display.precision", 4)
 
 # %% [markdown]
 # Nothing in this notebook is trained with Keras: neighbourhood models are counting and linear algebra. The set-up cell

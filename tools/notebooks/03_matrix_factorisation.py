@@ -72,7 +72,7 @@ if SMOKE:  # a quick end-to-end check (the tests use it): few epochs, small grid
 # %%
 from recsys_helpers import env
 
-tf = env.setup(SEED)
+tf, results = env.start_notebook("03_matrix_factorisation", SEED)
 import keras
 from keras import layers, ops
 import numpy as np, pandas as pd, matplotlib.pyplot as plt
@@ -82,15 +82,14 @@ import scipy.sparse as sp
 from IPython.display import Code, display
 from recsys_helpers.data import load_movielens
 from recsys_helpers.split import stratified_split
-from recsys_helpers.evaluation import IdMap, Timer, evaluate_ranking, evaluate_ratings, top_k
+from recsys_helpers.evaluation import Timer, evaluate_ranking, evaluate_ratings, top_k
+from recsys_helpers.interactions import IdMap
 from recsys_helpers.baselines import BiasBaseline, GlobalMean, Popularity
-from recsys_helpers.results import Results
 from recsys_helpers.plots import plot_training_curves, plot_comparison
 from recsys_helpers.exercises import check
 from recsys_helpers.models import BiasedMF
+from recsys_helpers.training import NegativeSampling
 
-results = Results("03_matrix_factorisation")
-pd.set_option("display.precision", 4)
 
 # %% [markdown]
 # ## 1. The data, the split and the numbers to beat
@@ -161,7 +160,13 @@ baselines
 # (index $-1$) gets $b_i = 0$ and $q_i = 0$, so its prediction is $\mu + b_u$.
 
 # %%
-MF = namedtuple("MF", "P Q bu bi")  # P: (n_users, k), Q: (n_items, k), bu: (n_users,), bi: (n_items,)
+class MF(namedtuple("MF", "P Q bu bi")):
+    """P: (n_users, k), Q: (n_items, k), bu: (n_users,), bi: (n_items,)."""
+
+    def scores(self, user_idx):
+        """Scores of every item for the users ``user_idx`` (the course's scoring contract, notebook 01): the
+        predicted rating without μ and b_u, which do not change a user's order."""
+        return self.P[user_idx] @ self.Q.T + self.bi[None, :]
 
 
 def predict(m: MF, u, i):
@@ -432,7 +437,8 @@ display(Code(inspect.getsource(BiasedMF), language="python"))
 #   the *whole* table at every step: a movie seen once in training was shrunk as hard as *Forrest Gump*, the balance
 #   between data and penalty depended on the batch size, and the test RMSE stalled at 0.916. Only when training
 #   (`training=True`) is the penalty added, so the validation loss is the plain MSE.
-# - **`score_all`** scores every movie for some users with one matrix product, for the top-K protocol.
+# - **`scores`** scores every movie for some users with one matrix product, for the top-K protocol (the scoring
+#   contract of notebook 01 that every model of the course follows).
 #
 # Training: Adam on the mean squared error. We pass the test ratings of known movies as `validation_data` only to
 # draw the curves (nothing is tuned on them).
@@ -494,12 +500,7 @@ C_train = ids.interactions(train)  # (n_users, n_items) CSR of 1s: the implicit 
 ranking = pd.DataFrame({"Popularity": evaluate_ranking(popularity.scores, train, test, TOP_N)}).T
 
 
-def mf_scores(m: MF):
-    """Scores of every item for the users user_idx: the predicted rating (μ and b_u do not change the order)."""
-    return lambda user_idx: m.P[user_idx] @ m.Q.T + m.bi[None, :]
-
-
-rank_mf = evaluate_ranking(mf_scores(keras_model), train, test, TOP_N)
+rank_mf = evaluate_ranking(keras_model, train, test, TOP_N)
 results.record("Biased MF (Keras, ranked by predicted rating)", "ranking", rank_mf)
 ranking.loc["Biased MF (Keras), by predicted rating"] = rank_mf
 ranking
@@ -521,8 +522,12 @@ ranking
 # Its gradient, $\frac{\partial}{\partial \theta} \ln\sigma(\hat x_{uij}) = \sigma(-\hat x_{uij})\, \frac{\partial
 # \hat x_{uij}}{\partial \theta}$, is large for pairs in the wrong order and vanishes for pairs already well ordered.
 # There are far too many triples to enumerate, so each epoch pairs every positive $(u, i)$ with `BPR_NEGATIVES` movies
-# $j$ drawn uniformly at random (with 1.7% density, a random movie is almost always a true negative). A
-# `keras.utils.PyDataset` draws fresh negatives for every batch, so the model never sees the same triples twice.
+# $j$ drawn uniformly among the movies $u$ has **not** interacted with (a draw that hits a watched movie is drawn
+# again). The course's `NegativeSampling` data source (a `keras.utils.PyDataset`, also used by later chapters) draws
+# fresh negatives at the start of every epoch, so the model never sees the same triples twice. Its epoch step:
+
+# %%
+Code(inspect.getsource(NegativeSampling.on_epoch_end), language="python")
 
 # %%
 class BPRMF(keras.Model):
@@ -551,38 +556,15 @@ def bpr_loss(_, x_uij):
     return ops.softplus(-x_uij)
 
 
-class Triples(keras.utils.PyDataset):
-    """Batches of (user, positive item, random item) triples; every positive appears `negatives` times per epoch."""
-
-    def __init__(self, C: sp.csr_matrix, batch_size: int, negatives: int, seed: int, **kwargs):
-        super().__init__(**kwargs)
-        users, items = C.nonzero()
-        self.users, self.items = np.tile(users, negatives), np.tile(items, negatives)
-        self.batch_size, self.n_items = batch_size, C.shape[1]
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(self.users))
-
-    def __len__(self):
-        return int(np.ceil(len(self.users) / self.batch_size))
-
-    def __getitem__(self, b):
-        idx = self.order[b * self.batch_size:(b + 1) * self.batch_size]
-        negatives = self.rng.integers(0, self.n_items, len(idx))
-        triples = np.stack([self.users[idx], self.items[idx], negatives], axis=1).astype("int32")
-        return triples, np.zeros(len(idx), "float32")
-
-    def on_epoch_end(self):
-        self.order = self.rng.permutation(len(self.users))
-
-
 keras.utils.set_random_seed(SEED)
 bpr = BPRMF(n_users, n_items, BPR_FACTORS, BPR_REG)
 bpr.compile(optimizer=keras.optimizers.Adam(BPR_LR), loss=bpr_loss)
 with Timer() as t:
-    bpr_history = bpr.fit(Triples(C_train, BPR_BATCH, BPR_NEGATIVES, SEED), epochs=BPR_EPOCHS, verbose=0)
+    bpr_history = bpr.fit(NegativeSampling(C_train, BPR_BATCH, BPR_NEGATIVES, "triples", SEED), epochs=BPR_EPOCHS,
+                          verbose=0)
 bpr_model = MF(*(ops.convert_to_numpy(layer.embeddings) for layer in (bpr.user_factors, bpr.item_factors)),
                np.zeros(n_users), ops.convert_to_numpy(bpr.item_bias.embeddings)[:, 0])
-bpr_metrics = evaluate_ranking(mf_scores(bpr_model), train, test, TOP_N)
+bpr_metrics = evaluate_ranking(bpr_model, train, test, TOP_N)
 results.record("BPR-MF (Keras)", "ranking", bpr_metrics, train_seconds=t.seconds)
 plot_training_curves(bpr_history, ["loss"], title="BPR: mean −ln σ(x_uij) + penalty per epoch")
 plt.show()
@@ -686,7 +668,7 @@ titles = data.items.set_index("item_id").title
 user = ids.user_ids[0]
 liked = train[train.user_id == user].nlargest(5, "rating").item_id
 _, wmf_top = top_k(wmf_X @ wmf_Y.T, train, 5, [user])
-_, bpr_top = top_k(mf_scores(bpr_model), train, 5, [user])
+_, bpr_top = top_k(bpr_model, train, 5, [user])
 pd.DataFrame({"rated highest in training": titles[liked].to_numpy(), "WMF recommends": titles[wmf_top[0]].to_numpy(),
               "BPR recommends": titles[bpr_top[0]].to_numpy()}, index=range(1, 6))
 

@@ -77,27 +77,26 @@ if SMOKE:  # a quick end-to-end check (the tests use it): few epochs, tiny sweep
 # %%
 from recsys_helpers import env
 
-tf = env.setup(SEED)
+tf, results = env.start_notebook("04_mlp_recommenders", SEED)
 import keras
 from keras import layers, ops
 import numpy as np, pandas as pd, matplotlib.pyplot as plt
 import scipy.sparse as sp
 from types import SimpleNamespace
-from IPython.display import display
+import inspect
+from IPython.display import Code, display
 from matplotlib.patches import FancyBboxPatch
 
 from recsys_helpers.data import load_movielens
 from recsys_helpers.split import stratified_split, leave_last_out
-from recsys_helpers.evaluation import IdMap, Timer, evaluate_ranking, evaluate_ratings, top_k
+from recsys_helpers.evaluation import Timer, evaluate_ranking, evaluate_ratings, paired_bootstrap, top_k
+from recsys_helpers.interactions import IdMap, train_index
+from recsys_helpers import sampling
 from recsys_helpers.baselines import BiasBaseline, GlobalMean, Popularity
-from recsys_helpers.metrics import hit_matrix
 from recsys_helpers.models import BiasedMF
-from recsys_helpers.results import Results
 from recsys_helpers.plots import plot_training_curves, plot_comparison
 from recsys_helpers.exercises import check
 
-results = Results("04_mlp_recommenders")
-pd.set_option("display.precision", 4)
 
 # %% [markdown]
 # ## 1. Data, the standard split, and the numbers to beat
@@ -391,42 +390,30 @@ print(f"Against biased MF trained the same way ({mf_rmse:.4f}): the MLP is {'bet
 #
 # where $s_{ui}$ is the model's score (logit). To check "has $u$ interacted with $j$?" for millions of draws at once,
 # we encode each pair as one integer $u \cdot n_\text{items} + j$, keep the training pairs sorted, and look the draws
-# up with a binary search (`np.searchsorted`); draws that hit a positive are redrawn until none do.
+# up with a binary search (`np.searchsorted`); draws that hit a positive are redrawn. The course's sampler does exactly
+# this (it is also used by notebook 03's BPR and by later chapters); here is its heart:
+
+# %%
+Code(inspect.getsource(sampling.is_seen) + "\n\n" + inspect.getsource(sampling.sample_negatives), language="python")
 
 # %%
 def implicit_data(frame):
-    """The positives of ``frame`` as index arrays, with the sorted pair keys used to reject sampled positives."""
-    idmap = IdMap.from_train(frame)
-    users, items = idmap.users(frame["user_id"]), idmap.items(frame["item_id"])
-    keys = np.unique(users.astype(np.int64) * idmap.n_items + items)
-    return SimpleNamespace(frame=frame, ids=idmap, users=users, items=items, keys=keys,
-                           n_users=idmap.n_users, n_items=idmap.n_items)
-
-
-def is_positive(users, items, d):
-    """For each (user, item) pair: has the user interacted with the item in ``d``?"""
-    keys = users.astype(np.int64) * d.n_items + items
-    pos = np.searchsorted(d.keys, keys).clip(max=len(d.keys) - 1)
-    return d.keys[pos] == keys
-
-
-def draw_negatives(users, d, rng):
-    """One random item per entry of ``users`` that the user has not interacted with."""
-    items = rng.integers(0, d.n_items, size=len(users))
-    clash = is_positive(users, items, d)
-    while clash.any():  # redraw the few that hit a positive (each user has seen a small share of the catalogue)
-        items[clash] = rng.integers(0, d.n_items, size=int(clash.sum()))
-        clash[clash] = is_positive(users[clash], items[clash], d)
-    return items
+    """The positives of ``frame`` as index arrays, with its id map and seen-item matrix (built once)."""
+    index = train_index(frame)
+    users, items = index.ids.users(frame["user_id"]), index.ids.items(frame["item_id"])
+    return SimpleNamespace(frame=frame, ids=index.ids, seen=index.seen, users=users, items=items,
+                           n_users=index.ids.n_users, n_items=index.ids.n_items)
 
 
 implicit = implicit_data(train)
+keys = sampling.pair_keys(implicit.seen)
 neg_users = np.repeat(implicit.users, N_NEG)
-first_draw = np.random.default_rng(SEED).integers(0, n_items, size=len(neg_users))  # what draw_negatives draws first
-neg_items = draw_negatives(neg_users, implicit, np.random.default_rng(SEED))
+first_draw = np.random.default_rng(SEED).integers(0, n_items, size=len(neg_users))  # what the sampler draws first
+neg_items = sampling.sample_negatives(implicit.seen, implicit.users, N_NEG, np.random.default_rng(SEED)).ravel()
 print(f"{len(implicit.users):,} positives, {len(neg_users):,} negatives per epoch ({N_NEG} per positive); "
-      f"{is_positive(neg_users, first_draw, implicit).mean():.2%} of uniform draws hit a positive and were redrawn; "
-      f"after redrawing: {int(is_positive(neg_users, neg_items, implicit).sum())} positives among the negatives.")
+      f"{sampling.is_seen(keys, n_items, neg_users, first_draw).mean():.2%} of uniform draws hit a positive and were "
+      f"redrawn; after redrawing: {int(sampling.is_seen(keys, n_items, neg_users, neg_items).sum())} positives among "
+      "the negatives.")
 
 # %% [markdown]
 # One epoch is then: draw fresh negatives, shuffle them with the positives, and run one pass of `model.fit`. Every model
@@ -444,7 +431,7 @@ def fit_implicit(model, d, epochs, n_neg, lr=NCF_LR, batch_size=NCF_BATCH, seed=
     labels = np.concatenate([np.ones(len(d.users)), np.zeros(len(d.users) * n_neg)]).astype(np.float32)
     history = {"loss": []}
     for _ in range(epochs):
-        items = np.concatenate([d.items, draw_negatives(users[len(d.users):], d, sampler)])
+        items = np.concatenate([d.items, sampling.sample_negatives(d.seen, d.users, n_neg, sampler).ravel()])
         order = sampler.permutation(len(labels))  # shuffling here is much faster than fit(shuffle=True)
         h = model.fit({"user": users[order], "item": items[order]}, labels[order], batch_size=batch_size, epochs=1,
                       shuffle=False, verbose=0)
@@ -705,28 +692,12 @@ head_to_head
 # over the resamples gives a 95% interval.
 
 # %%
-def ndcg_per_user(score_rows, train_frame, test_frame, k=K):
-    """NDCG@k of every test user (the mean of this is evaluate_ranking's ndcg@k)."""
-    users, recs = top_k(score_rows, train_frame, k, np.unique(test_frame["user_id"]))
-    hits, n_rel = hit_matrix(recs, test_frame.groupby("user_id")["item_id"].agg(set).reindex(users).tolist(), k)
-    discount = 1 / np.log2(np.arange(2, k + 2))
-    return hits @ discount / np.cumsum(discount)[np.minimum(n_rel, k).astype(int) - 1]
-
-
-per_user = {name: ndcg_per_user(scores[name], train, test) for name in ("NeuMF", "Dot")}
-diff = per_user["NeuMF"] - per_user["Dot"]
-boot = np.random.default_rng(SEED).integers(0, len(diff), size=(N_BOOTSTRAP, len(diff)))
-low, high = np.percentile(diff[boot].mean(axis=1), [2.5, 97.5])
+per_user = {name: evaluate_ranking(scores[name], train, test, k=K, per_user=True)[f"ndcg@{K}"]
+            for name in ("NeuMF", "Dot")}  # one NDCG@10 per test user; their means are the table's values
+comparison = paired_bootstrap(per_user["NeuMF"], per_user["Dot"], n_boot=N_BOOTSTRAP, seed=SEED,
+                              names=("NeuMF", "the dot product"))
 neumf_ndcg, dot_ndcg = ranking[RANK_NAMES["NeuMF"]][f"ndcg@{K}"], ranking[DOT_NAME][f"ndcg@{K}"]
-if low > 0:
-    verdict = f"NeuMF beats the dot product by {diff.mean():.4f} NDCG@{K}, and the 95% interval excludes zero"
-elif high < 0:
-    verdict = f"the dot product beats NeuMF by {-diff.mean():.4f} NDCG@{K}, and the 95% interval excludes zero"
-else:
-    verdict = (f"the difference ({diff.mean():+.4f} NDCG@{K} for NeuMF) is within the luck of the test users: "
-               f"the 95% interval includes zero")
-print(f"Standard split, full ranking: NeuMF {neumf_ndcg:.4f}, dot product {dot_ndcg:.4f}; {verdict} "
-      f"[{low:+.4f}, {high:+.4f}].")
+print(f"Standard split, full ranking: NeuMF {neumf_ndcg:.4f}, dot product {dot_ndcg:.4f}. {comparison['verdict']}.")
 print(f"Cost: NeuMF trained for {ncf_seconds['NeuMF']:.0f} s (with pre-training) against {dot_seconds:.0f} s, and "
       f"scoring every movie for every user took {scoring_seconds['NeuMF']:.2f} s against {scoring_seconds['Dot']:.3f} s "
       f"for the dot product ({scoring_seconds['NeuMF'] / max(scoring_seconds['Dot'], 1e-6):.0f}× slower).")
@@ -752,13 +723,11 @@ loo = implicit_data(loo_train)
 
 def sampled_candidates(d, test_frame, n_neg, rng):
     """For each test user: its index, the held-out item's index (-1 if unknown to train) and ``n_neg`` distinct
-    items the user never interacted with (neither in train nor in test)."""
+    items the user never interacted with (neither in train nor in test), from the course's sampler."""
     users = d.ids.users(test_frame["user_id"])
     held_out = d.ids.items(test_frame["item_id"], strict=False)
-    known = d.ids.interactions(pd.concat([d.frame, test_frame]))[users]
-    keys = rng.random((len(users), d.n_items))
-    keys[known.nonzero()] = np.inf  # never pick an item the user interacted with
-    return users, held_out, np.argpartition(keys, n_neg, axis=1)[:, :n_neg]
+    known = d.ids.interactions(pd.concat([d.frame, test_frame]))
+    return users, held_out, sampling.sampled_candidates(known, users, n_neg, rng)
 
 
 def sampled_metrics(score_rows, users, held_out, negatives, k=K):

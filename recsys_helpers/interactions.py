@@ -1,0 +1,177 @@
+"""Interaction data as models see it: id maps, the seen-item matrix, and time-ordered user histories.
+
+Index convention (every chapter): ``IdMap.from_train(train)`` numbers the users and the items of the *training*
+frame in sorted id order (user index ``u`` is the ``u``-th smallest training user id). Score matrices, embedding
+tables and histories all use these indices. ``train_index(train)`` builds the id map and the (users × items)
+seen-item matrix of a frame once and reuses them for every later call with the same, unchanged frame.
+
+Histories (taught in notebook 01, §7; used by the sequence models from notebook 05 on): each user's items in time
+order, ties in time broken by item id so the order is deterministic. ``pad_histories`` left-pads them to a fixed
+length with 0 and shifts item indices by one (index ``i`` is stored as ``i + 1``), the convention of Keras
+``Embedding(mask_zero=True)``.
+"""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .checks import require_columns, require_positive_int
+
+
+@dataclass
+class IdMap:
+    """Contiguous indices for the users and items of a training frame (sorted ids)."""
+
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+
+    @classmethod
+    def from_train(cls, train: pd.DataFrame) -> "IdMap":
+        require_columns(train, ["user_id", "item_id"], "train")
+        return cls(np.unique(train["user_id"].to_numpy()), np.unique(train["item_id"].to_numpy()))
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def _lookup(self, known: np.ndarray, ids, what: str, strict: bool) -> np.ndarray:
+        ids = np.asarray(ids)
+        if len(ids) and len(known) and (ids.dtype.kind in "iuf") != (known.dtype.kind in "iuf"):
+            raise TypeError(f"{what} ids of type {ids.dtype} cannot match the training {what} ids of type "
+                            f"{known.dtype} (e.g. '3' versus 3); convert them first")
+        pos = np.searchsorted(known, ids).clip(0, max(len(known) - 1, 0))
+        found = known[pos] == ids if len(known) else np.zeros(len(ids), bool)
+        if strict and not found.all():
+            raise KeyError(f"{int((~found).sum())} {what} id(s) are not in the training data, e.g. "
+                           f"{ids[~found][:5].tolist()}; use strict=False to get -1 for them")
+        return np.where(found, pos, -1)
+
+    def users(self, user_ids, strict: bool = True) -> np.ndarray:
+        """Indices of ``user_ids`` (-1 for unknown ids when ``strict=False``)."""
+        return self._lookup(self.user_ids, user_ids, "user", strict)
+
+    def items(self, item_ids, strict: bool = True) -> np.ndarray:
+        """Indices of ``item_ids`` (-1 for unknown ids when ``strict=False``)."""
+        return self._lookup(self.item_ids, item_ids, "item", strict)
+
+    def interactions(self, frame: pd.DataFrame, values: str | None = None) -> sp.csr_matrix:
+        """A (n_users, n_items) sparse matrix of ``frame`` (1s, or the column ``values``); rows of unknown
+        users or items are dropped."""
+        u = self.users(frame["user_id"], strict=False)
+        i = self.items(frame["item_id"], strict=False)
+        keep = (u >= 0) & (i >= 0)
+        data = np.ones(keep.sum()) if values is None else frame[values].to_numpy(np.float64)[keep]
+        return sp.csr_matrix((data, (u[keep], i[keep])), shape=(self.n_users, self.n_items))
+
+
+@dataclass
+class TrainIndex:
+    """The id map of a training frame and its binary (n_users, n_items) seen-item matrix (CSR, sorted indices)."""
+
+    ids: IdMap
+    seen: sp.csr_matrix
+
+
+_INDEX_CACHE: dict[int, tuple[tuple, TrainIndex]] = {}
+
+
+def _fingerprint(frame: pd.DataFrame) -> tuple:
+    u, i = frame["user_id"].to_numpy(), frame["item_id"].to_numpy()
+    return (len(frame), u.dtype.str, int(pd.util.hash_array(u).sum()), int(pd.util.hash_array(i).sum()))
+
+
+def train_index(train: pd.DataFrame) -> TrainIndex:
+    """``TrainIndex`` of ``train``, built once per frame and reused while the frame's ids are unchanged (a grid
+    search that evaluates 50 models on one split builds it once)."""
+    require_columns(train, ["user_id", "item_id"], "train")
+    key, fingerprint = id(train), _fingerprint(train)
+    cached = _INDEX_CACHE.get(key)
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
+    ids = IdMap.from_train(train)
+    seen = ids.interactions(train)
+    seen.data[:] = 1.0  # a duplicated row is still one seen item
+    seen.sort_indices()
+    index = TrainIndex(ids, seen)
+    _INDEX_CACHE[key] = (fingerprint, index)
+    weakref.finalize(train, _INDEX_CACHE.pop, key, None)
+    return index
+
+
+# ---------------------------------------------------------------------------------------------- histories
+
+def time_ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` sorted by user, then time, then item id (the deterministic order of every history)."""
+    require_columns(frame, ["user_id", "item_id", "timestamp"], "interactions")
+    if frame["timestamp"].isna().any():
+        raise ValueError(f"{int(frame['timestamp'].isna().sum())} interaction(s) have no timestamp; a history "
+                         "needs every time: drop or fill them first")
+    return frame.sort_values(["user_id", "timestamp", "item_id"], kind="stable").reset_index(drop=True)
+
+
+def user_histories(frame: pd.DataFrame, ids: IdMap) -> list[np.ndarray]:
+    """Each user's item indices in time order (ties by item id), one array per user in ``ids`` order.
+
+    Interactions with users or items unknown to ``ids`` are left out; a user with none gets an empty array."""
+    ordered = time_ordered(frame)
+    u = ids.users(ordered["user_id"], strict=False)
+    i = ids.items(ordered["item_id"], strict=False)
+    keep = (u >= 0) & (i >= 0)
+    u, i = u[keep], i[keep]
+    bounds = np.searchsorted(u, np.arange(ids.n_users + 1))  # u is sorted: the frame is ordered by user id
+    return [i[bounds[k]:bounds[k + 1]] for k in range(ids.n_users)]
+
+
+def pad_histories(histories, max_len: int) -> np.ndarray:
+    """A (len(histories), max_len) int array: the last ``max_len`` items of each history, left-padded with 0;
+    item index ``i`` is stored as ``i + 1`` (0 is padding, as ``Embedding(mask_zero=True)`` expects)."""
+    max_len = require_positive_int(max_len, "max_len")
+    out = np.zeros((len(histories), max_len), dtype=np.int64)
+    for row, h in enumerate(histories):
+        tail = np.asarray(h, dtype=np.int64)[-max_len:]
+        if len(tail):
+            out[row, max_len - len(tail):] = tail + 1
+    return out
+
+
+def next_item_pairs(histories, max_len: int, min_history: int = 1):
+    """Training pairs (history → next item) from every position of every history.
+
+    Returns ``(users, inputs, targets)``: the user index of each pair, a (pairs, max_len) padded history
+    (``pad_histories`` convention) and the item index that followed it. A position needs at least
+    ``min_history`` earlier items; a user with fewer than ``min_history + 1`` items contributes no pair."""
+    max_len = require_positive_int(max_len, "max_len")
+    min_history = require_positive_int(min_history, "min_history")
+    users, inputs, targets = [], [], []
+    for u, h in enumerate(histories):
+        h = np.asarray(h, dtype=np.int64)
+        for t in range(min_history, len(h)):
+            users.append(u)
+            inputs.append(h[max(0, t - max_len):t])
+            targets.append(h[t])
+    if not targets:
+        raise ValueError(f"no history has more than {min_history} item(s), so there is no (history → next item) "
+                         "pair to train on")
+    return np.asarray(users, dtype=np.int64), pad_histories(inputs, max_len), np.asarray(targets, dtype=np.int64)
+
+
+def sliding_windows(history, length: int, targets: int = 1):
+    """All windows of ``length`` consecutive items of one history and the ``targets`` items after each (Caser's
+    training examples). Returns ``(windows, next_items)`` of shapes (n, length) and (n, targets); a history
+    shorter than ``length + targets`` gives none (two empty arrays)."""
+    length = require_positive_int(length, "length")
+    targets = require_positive_int(targets, "targets")
+    h = np.asarray(history, dtype=np.int64)
+    n = len(h) - length - targets + 1
+    if n <= 0:
+        return np.empty((0, length), np.int64), np.empty((0, targets), np.int64)
+    idx = np.arange(n)[:, None]
+    return h[idx + np.arange(length)], h[idx + length + np.arange(targets)]

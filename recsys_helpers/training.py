@@ -1,0 +1,73 @@
+"""Training utilities for the Keras models of the course: data sources that draw fresh negatives every epoch, and
+early stopping on validation.
+
+- ``NegativeSampling`` (taught in notebook 03, §5 for BPR; notebook 04 draws its epochs the same way by hand): a
+  ``keras.utils.PyDataset`` over the training interactions that redraws the negatives (``sampling.sample_negatives``)
+  and reshuffles at the start of every epoch. ``kind="triples"`` yields (user, positive, negative) triples for
+  pairwise losses such as BPR; ``kind="pairs"`` yields labelled (user, item) pairs, one positive and ``negatives``
+  negatives per interaction, for the binary cross-entropy.
+- ``early_stopping``: the callback every gradient-descent model of the course uses, watching a validation metric and
+  restoring the best weights.
+
+Importing this module imports Keras (and so TensorFlow).
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import scipy.sparse as sp
+
+from .checks import require_positive_int
+from .sampling import sample_negatives
+
+
+class NegativeSampling(keras.utils.PyDataset):
+    """Batches of training interactions with negatives redrawn every epoch (see the module docstring).
+
+    ``seen``: the binary (n_users, n_items) training matrix; ``p``: item sampling probabilities (``None`` for
+    uniform, or ``sampling.popularity_probabilities(seen)``)."""
+
+    def __init__(self, seen: sp.csr_matrix, batch_size: int = 1024, negatives: int = 1, kind: str = "triples",
+                 seed: int = 42, p=None, **kwargs):
+        super().__init__(**kwargs)
+        if kind not in ("triples", "pairs"):
+            raise ValueError(f"kind must be 'triples' or 'pairs', got {kind!r}")
+        self.batch_size = require_positive_int(batch_size, "batch_size")
+        self.negatives = require_positive_int(negatives, "negatives")
+        self.kind, self.p, self.seen = kind, p, seen.tocsr()
+        self.pos_users, self.pos_items = self.seen.nonzero()
+        if len(self.pos_users) == 0:
+            raise ValueError("seen has no interaction to train on")
+        self.rng = np.random.default_rng(seed)
+        self.on_epoch_end()
+
+    def on_epoch_end(self):
+        """Draw this epoch's negatives and shuffle (Keras calls it after every epoch; the constructor before the
+        first)."""
+        neg = sample_negatives(self.seen, self.pos_users, self.negatives, self.rng, self.p)  # (positives, negatives)
+        if self.kind == "triples":
+            self.users = np.repeat(self.pos_users, self.negatives)
+            self.items = np.stack([np.repeat(self.pos_items, self.negatives), neg.ravel()], axis=1)
+            self.labels = np.zeros(len(self.users), np.float32)
+        else:
+            self.users = np.concatenate([self.pos_users, np.repeat(self.pos_users, self.negatives)])
+            self.items = np.concatenate([self.pos_items, neg.ravel()])
+            self.labels = np.concatenate([np.ones(len(self.pos_users)), np.zeros(neg.size)]).astype(np.float32)
+        self.order = self.rng.permutation(len(self.users))
+
+    def __len__(self):
+        return int(np.ceil(len(self.users) / self.batch_size))
+
+    def __getitem__(self, b):
+        idx = self.order[b * self.batch_size:(b + 1) * self.batch_size]
+        if self.kind == "triples":
+            x = np.column_stack([self.users[idx], self.items[idx]]).astype("int32")  # (batch, 3): u, i, j
+            return x, self.labels[idx]
+        return {"user": self.users[idx].astype("int32"), "item": self.items[idx].astype("int32")}, self.labels[idx]
+
+
+def early_stopping(monitor: str = "val_loss", patience: int = 3, mode: str = "auto") -> keras.callbacks.EarlyStopping:
+    """Stop when ``monitor`` (a validation metric) has not improved for ``patience`` epochs and restore the weights
+    of the best epoch."""
+    return keras.callbacks.EarlyStopping(monitor=monitor, patience=require_positive_int(patience, "patience"),
+                                         mode=mode, restore_best_weights=True)
