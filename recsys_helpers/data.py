@@ -6,20 +6,48 @@ Every loader returns a :class:`RecData` with three frames:
 - ``items``: ``item_id``, ``title``, ``year`` (nullable), ``genres`` (a list of strings);
 - ``tags``: ``user_id``, ``item_id``, ``tag``, ``timestamp`` (empty where a data set has none).
 
-Lookup order for MovieLens: the ``data_dir`` argument, the ``RECSYS_DATA_DIR`` environment variable, the
-project's ``data/`` cache, then a download from GroupLens that is verified before it is kept.
+Lookup order for MovieLens: the ``data_dir`` argument (which must then hold ``<name>/``), the ``RECSYS_DATA_DIR``
+environment variable, the course cache (``RECSYS_CACHE_DIR``, else the project's ``data/``), then a download
+from GroupLens (``RECSYS_DOWNLOAD_URL`` names a mirror) that is verified before it is kept. The first
+``<name>/`` folder found is the one used: a required file missing from it is an error, not a reason to look on.
+
+Checks on every load:
+
+- structure, always: each line has the format's fields, ids are whole numbers >= 1, ratings lie in 0.5..5,
+  timestamps are whole numbers, nothing is missing. A file with a header is read by column name.
+- identity, unless ``strict=False``: a folder with a manifest (``.manifest.json``, written after a verified
+  download and by :func:`write_movielens_folder`) must match it file by file (size, then sha256); the files
+  whose digest the course knows (all of ml-latest-small, ml-100k's ``u.data``) must have that digest; and the
+  ratings must have the official numbers of ratings, users and rated items (a synthetic folder: those in its
+  manifest). So a modified copy is refused with :class:`ChecksumError` even where no digest is known (ml-1m,
+  ml-25m from elsewhere), and a hand-made sample needs ``strict=False``, which checks the structure only.
+  Verified files are not hashed again in the same process while their size, mtime and inode are unchanged.
+
+Downloads stop after ``timeout`` seconds without data (``RECSYS_DOWNLOAD_TIMEOUT``, 30) or when the whole download
+takes longer than ``deadline`` (``RECSYS_DOWNLOAD_DEADLINE``; 60 s, one second per MB for zips over 60 MB; checked
+after every read, so it ends at most one ``timeout`` late). A download works in ``<cache>/.<name>-download-*/``;
+a load removes such folders left by a killed download: their process is gone (same machine) or nothing in them
+changed for an hour.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
+import http.client
+import io
+import json
 import os
 import re
 import shutil
+import socket
 import tempfile
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
+import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +55,13 @@ import pandas as pd
 
 DATA_DIR_ENV = "RECSYS_DATA_DIR"
 CACHE_DIR_ENV = "RECSYS_CACHE_DIR"
-DOWNLOAD_TIMEOUT_S = 30
+TIMEOUT_ENV = "RECSYS_DOWNLOAD_TIMEOUT"
+DEADLINE_ENV = "RECSYS_DOWNLOAD_DEADLINE"
+URL_ENV = "RECSYS_DOWNLOAD_URL"
+DOWNLOAD_TIMEOUT_S = 30  # seconds without data
+DOWNLOAD_DEADLINE_S = 60  # seconds for the whole download (one second per MB for bigger zips)
+STALE_AFTER_S = 3600  # a download folder untouched for this long is left over from a killed download
+MANIFEST = ".manifest.json"
 _BASE_URL = "https://files.grouplens.org/datasets/movielens"
 
 
@@ -38,8 +72,10 @@ class DatasetSpec:
     url: str
     zip_sha256: str
     zip_size: int
-    required: tuple[str, ...]  # files that must be in the extracted folder
+    required: tuple[str, ...]  # files that must be in the extracted folder; the first holds the ratings
     file_sha256: dict[str, str]  # files whose digest the course knows, checked on every read
+    file_size: dict[str, int] = field(default_factory=dict)  # and their sizes, checked before the digest
+    counts: tuple[int, int, int] | None = None  # official ratings, users, rated items
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -55,13 +91,18 @@ DATASETS: dict[str, DatasetSpec] = {
             "ratings.csv": "aa289ca83157595d0df6aea1be6a4ded676ddc4385472e8313a8ed9805352646",
             "tags.csv": "92a9f8bb7916dceef6151209845788c3643f794dfa79d1feaec7121b5960399d",
         },
+        {"README.txt": 8_342, "links.csv": 197_979, "movies.csv": 494_431, "ratings.csv": 2_483_723,
+         "tags.csv": 118_660},
+        (100_836, 610, 9_724),
     ),
     "ml-100k": DatasetSpec(
         f"{_BASE_URL}/ml-100k.zip",
         "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229",
         4_924_029,
-        ("u.data", "u.item"),
-        {},
+        ("u.data", "u.item", "u.genre"),
+        {"u.data": "06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490"},
+        {"u.data": 1_979_173},
+        (100_000, 943, 1_682),
     ),
     "ml-1m": DatasetSpec(
         f"{_BASE_URL}/ml-1m.zip",
@@ -69,6 +110,8 @@ DATASETS: dict[str, DatasetSpec] = {
         5_917_549,
         ("ratings.dat", "movies.dat"),
         {},
+        {},
+        (1_000_209, 6_040, 3_706),
     ),
     "ml-25m": DatasetSpec(
         f"{_BASE_URL}/ml-25m.zip",
@@ -76,6 +119,8 @@ DATASETS: dict[str, DatasetSpec] = {
         261_978_986,
         ("ratings.csv", "movies.csv", "tags.csv"),
         {},
+        {},
+        (25_000_095, 162_541, 59_047),
     ),
 }
 
@@ -83,11 +128,11 @@ RATING_COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
 
 
 class DataError(RuntimeError):
-    """A data set could not be found, downloaded or verified; the message says how to fix it."""
+    """A data set could not be found, downloaded, read or verified; the message says how to fix it."""
 
 
 class ChecksumError(DataError):
-    """A file's sha256 digest is not the one the course expects."""
+    """A file is not the one the course expects: its size, its sha256 digest or its official counts differ."""
 
 
 @dataclass
@@ -103,6 +148,11 @@ class RecData:
         r = self.ratings
         return (f"RecData({self.name!r}: {len(r):,} ratings, {r.user_id.nunique():,} users, "
                 f"{r.item_id.nunique():,} rated items, {len(self.items):,} items, {len(self.tags):,} tags)")
+
+
+def _replace_advice(folder: Path) -> str:
+    return (f"Delete the folder {folder} and load again to download the official files, or point "
+            f"{DATA_DIR_ENV} at an unmodified copy (strict=False loads this one as it is).")
 
 
 # ---------------------------------------------------------------------------------------------- locating
@@ -127,40 +177,102 @@ def _candidate_dirs(name: str, data_dir) -> list[tuple[str, Path]]:
     return places
 
 
-def _has_files(folder: Path, spec: DatasetSpec) -> bool:
-    return folder.is_dir() and all((folder / f).is_file() for f in spec.required)
-
-
 def _spec(name: str) -> DatasetSpec:
     if name not in DATASETS:
         raise ValueError(f"Unknown data set {name!r}. Known data sets: {', '.join(DATASETS)}.")
     return DATASETS[name]
 
 
-def locate_movielens(name: str = "ml-latest-small", data_dir=None, download: bool = True) -> Path:
-    """Return the folder holding data set ``name``, downloading it into the cache if it is nowhere else."""
+def _download_url(name: str, base_url=None) -> str:
+    base = base_url or os.environ.get(URL_ENV)
+    return f"{base.rstrip('/')}/{name}.zip" if base else _spec(name).url
+
+
+def _missing(folder: Path, spec: DatasetSpec) -> list[str]:
+    return [f for f in spec.required if not (folder / f).is_file()]
+
+
+def locate_movielens(name: str = "ml-latest-small", data_dir=None, download: bool = True, *, timeout=None,
+                     deadline=None, base_url=None) -> Path:
+    """Return the folder holding data set ``name``, downloading it into the cache if it is nowhere else.
+
+    An explicit ``data_dir`` must hold ``<name>/``. The first ``<name>/`` folder found is used; a required file
+    missing from it raises :class:`DataError`. ``timeout``, ``deadline`` and ``base_url``: see
+    :func:`download_movielens`.
+    """
     spec = _spec(name)
+    if data_dir is not None:
+        base = Path(data_dir).expanduser()
+        problem = ("does not exist" if not base.exists() else "is a file, not a folder" if not base.is_dir()
+                   else f"does not contain a folder {name}/" if not (base / name).is_dir() else None)
+        if problem:
+            raise DataError(f"data_dir {base} {problem}. Pass the folder that holds the extracted {name}/ "
+                            f"(so that {base / name / spec.required[0]} exists), or leave data_dir out to use "
+                            f"${DATA_DIR_ENV}, the course cache or a download.")
+    _clean_stale_downloads(default_cache_dir())
     places = _candidate_dirs(name, data_dir)
+    url = _download_url(name, base_url)
     for _, folder in places:
-        if _has_files(folder, spec):
+        if folder.exists():
+            if missing := _missing(folder, spec):
+                raise DataError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing from "
+                                f"{folder}. Restore it from {url}, or delete that folder so that the course "
+                                f"downloads a complete copy.")
             return folder
     looked = "\n".join(f"  - {label}: {folder}" for label, folder in places)
     if not download:
         raise DataError(f"MovieLens {name!r} was not found. Looked in:\n{looked}")
     try:
-        return download_movielens(name, default_cache_dir())
+        return download_movielens(name, default_cache_dir(), timeout=timeout, deadline=deadline,
+                                  base_url=base_url)
     except DataError as err:
         if isinstance(err, ChecksumError):
             raise
         raise DataError(
             f"MovieLens {name!r} is not on this machine and could not be downloaded ({err}).\n"
             f"Looked in:\n{looked}\n"
-            f"To work offline, copy the extracted folder {name}/ (from {spec.url}) into a folder and set "
+            f"To work offline, copy the extracted folder {name}/ (from {url}) into a folder and set "
             f"{DATA_DIR_ENV} to that folder, or pass data_dir=... to load_movielens."
         ) from None
 
 
+def _pid_alive(pid: int) -> bool | None:
+    if os.name != "posix":
+        return None  # no safe test elsewhere (os.kill ends the process on Windows): the age rule decides
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_stale_downloads(cache_dir: Path) -> None:
+    """Remove ``.<name>-download-*/`` folders left by killed downloads: their process (recorded in ``owner``)
+    is gone from this machine, or nothing in them changed for ``STALE_AFTER_S`` seconds."""
+    try:
+        leftovers = list(Path(cache_dir).glob(".*-download-*"))
+    except OSError:
+        return  # no usable cache: nothing to clean
+    for tmp in leftovers:
+        try:
+            host, pid = (tmp / "owner").read_text().split()
+            dead = host == socket.gethostname() and _pid_alive(int(pid)) is False
+        except (OSError, ValueError):
+            dead = False
+        try:
+            idle = time.time() - max(p.stat().st_mtime for p in [tmp, *tmp.iterdir()])
+        except OSError:
+            continue  # not a folder, or removed meanwhile
+        if dead or idle > STALE_AFTER_S:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 # ---------------------------------------------------------------------------------------------- verifying
+
+_VERIFIED: set[tuple] = set()  # (path, size, mtime, inode, digest) of files verified in this process
+
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
@@ -170,64 +282,250 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def verify_file(path: Path, expected: str) -> None:
-    """Raise :class:`ChecksumError` naming the file and both digests unless ``path`` hashes to ``expected``."""
+def verify_file(path: Path, expected: str, size: int | None = None) -> None:
+    """Raise :class:`ChecksumError` unless ``path`` has ``size`` bytes (when given) and hashes to ``expected``.
+
+    A file verified once is not hashed again in this process while its size, mtime and inode are unchanged.
+    """
+    path = Path(path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, expected)
+    if key in _VERIFIED:
+        return
+    if size is not None and st.st_size != size:
+        raise ChecksumError(
+            f"{path.name} ({path}) is not the official file: it has {st.st_size:,} bytes where the official one "
+            f"has {size:,} (sha256 {expected}). It was modified (a header line, CRLF line endings, rows added or "
+            f"removed) or damaged. " + _replace_advice(path.parent))
     actual = sha256_of(path)
     if actual != expected:
         raise ChecksumError(
-            f"Checksum mismatch for {Path(path).name} ({path}):\n  expected sha256 {expected}\n"
-            f"  actual   sha256 {actual}\nThe file is damaged or not the official release; delete it and "
-            f"load again to download a fresh copy, or point {DATA_DIR_ENV} at an unmodified copy."
-        )
+            f"Checksum mismatch for {path.name} ({path}):\n  expected sha256 {expected}\n"
+            f"  actual   sha256 {actual}\nThe file is damaged or not the official release. "
+            + _replace_advice(path.parent))
+    _VERIFIED.add(key)
 
 
-def verify_folder(folder: Path, spec: DatasetSpec) -> None:
-    for fname, digest in spec.file_sha256.items():
-        if (folder / fname).exists():
-            verify_file(folder / fname, digest)
+def _read_manifest(folder: Path) -> dict | None:
+    path = Path(folder) / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+        assert all(set(e) == {"bytes", "sha256"} for e in manifest["files"].values())
+        return manifest
+    except (ValueError, KeyError, TypeError, AttributeError, AssertionError) as err:
+        raise DataError(f"{path} is not a valid manifest ({type(err).__name__}: {err}). "
+                        + _replace_advice(Path(folder))) from None
+
+
+def _write_manifest(folder: Path, name: str, **info) -> None:
+    files = {p.name: {"bytes": p.stat().st_size, "sha256": sha256_of(p)}
+             for p in sorted(Path(folder).iterdir()) if p.is_file() and p.name != MANIFEST}
+    (Path(folder) / MANIFEST).write_text(json.dumps({"data_set": name, **info, "files": files}, indent=1))
+
+
+def verify_folder(folder: Path, spec: DatasetSpec) -> dict | None:
+    """Verify the files of ``folder`` (size first, then sha256) against its manifest and the digests the course
+    knows (a synthetic folder: its manifest only). Returns the manifest, or None where there is none."""
+    manifest = _read_manifest(folder)
+    expected = dict(manifest["files"]) if manifest else {}
+    if not (manifest and manifest.get("synthetic")):
+        expected.update({f: {"bytes": spec.file_size.get(f), "sha256": d} for f, d in spec.file_sha256.items()})
+    for fname, entry in expected.items():
+        if (Path(folder) / fname).exists():
+            verify_file(Path(folder) / fname, entry["sha256"], entry["bytes"])
+    return manifest
+
+
+def _check_counts(path: Path, name: str, ratings: pd.DataFrame, expected) -> None:
+    got = (len(ratings), ratings.user_id.nunique(), ratings.item_id.nunique())
+    if expected is not None and got != tuple(expected):
+        say = "{:,} ratings by {:,} users of {:,} items".format
+        raise ChecksumError(f"{path.name} ({path}) is not the official {name}: it holds {say(*got)} where the "
+                            f"official file holds {say(*expected)}. " + _replace_advice(path.parent))
 
 
 # ---------------------------------------------------------------------------------------------- downloading
 
-def download_movielens(name: str, cache_dir: Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:
-    """Download, verify and extract ``name`` into ``cache_dir``; nothing half-written is ever left there."""
-    from tqdm.auto import tqdm
+def _seconds(value, env: str, default: float, label: str) -> float:
+    raw = value if value is not None else os.environ.get(env) or default
+    try:
+        seconds = float(raw)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not seconds > 0:
+        where = "argument" if value is not None else f"environment variable {env}"
+        raise ValueError(f"The download {label} must be a number of seconds > 0; the {where} is {raw!r}.")
+    return seconds
 
+
+def download_movielens(name: str, cache_dir: Path, timeout: float | None = None, deadline: float | None = None,
+                       base_url: str | None = None) -> Path:
+    """Download, verify and extract ``name`` into ``cache_dir``; nothing half-written is ever left there.
+
+    ``timeout``: seconds without data (else ``$RECSYS_DOWNLOAD_TIMEOUT``, else 30); ``deadline``: seconds for the
+    whole download (else ``$RECSYS_DOWNLOAD_DEADLINE``, else 60, one per MB for zips over 60 MB); ``base_url``:
+    a mirror that serves ``<base_url>/<name>.zip`` (else ``$RECSYS_DOWNLOAD_URL``, else GroupLens). The zip must
+    have the official size and sha256 whatever its source. The extracted folder gets a manifest.
+    """
     spec = _spec(name)
+    url = _download_url(name, base_url)
+    timeout = _seconds(timeout, TIMEOUT_ENV, DOWNLOAD_TIMEOUT_S, "timeout")
+    deadline = _seconds(deadline, DEADLINE_ENV, max(DOWNLOAD_DEADLINE_S, spec.zip_size / 1e6), "deadline")
     cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / name
-    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=f".{name}-download-") as tmp:
-        zip_path = Path(tmp) / f"{name}.zip"
-        try:
-            with urllib.request.urlopen(spec.url, timeout=timeout) as response, open(zip_path, "wb") as out:
-                total = int(response.headers.get("Content-Length") or spec.zip_size)
-                with tqdm(total=total, unit="B", unit_scale=True, desc=f"Downloading {name}") as bar:
-                    while block := response.read(1 << 16):
-                        out.write(block)
-                        bar.update(len(block))
-        except (urllib.error.URLError, OSError, TimeoutError) as err:
-            raise DataError(f"download from {spec.url} failed: {getattr(err, 'reason', err)}") from None
-        size = zip_path.stat().st_size
-        if size != spec.zip_size:
-            raise DataError(f"download from {spec.url} was incomplete: got {size:,} of {spec.zip_size:,} bytes")
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=f".{name}-download-"))
+    except OSError as err:
+        raise DataError(f"the cache folder {cache_dir} is not writable ({err.strerror or err}); set "
+                        f"{CACHE_DIR_ENV} to a writable folder") from None
+    try:
+        (tmp / "owner").write_text(f"{socket.gethostname()} {os.getpid()}\n")
+        zip_path = tmp / f"{name}.zip"
+        _fetch(url, zip_path, spec.zip_size, timeout, deadline, name)
         verify_file(zip_path, spec.zip_sha256)
-        extracted = Path(tmp) / "extracted"
         with zipfile.ZipFile(zip_path) as zf:
-            zf.extractall(extracted)
-        inner = extracted / name
-        if not _has_files(inner, spec):
-            raise DataError(f"{spec.url} does not contain {name}/ with {', '.join(spec.required)}")
+            zf.extractall(tmp / "extracted")
+        inner = tmp / "extracted" / name
+        if not inner.is_dir() or _missing(inner, spec):
+            raise DataError(f"{url} does not contain {name}/ with {', '.join(spec.required)}")
         verify_folder(inner, spec)
+        _write_manifest(inner, name, source=url, zip_sha256=spec.zip_sha256, counts=spec.counts)
+        target = cache_dir / name
         if target.exists():  # an incomplete folder from an older copy: replace it
             shutil.rmtree(target)
         inner.rename(target)
+    except (OSError, zipfile.BadZipFile) as err:
+        raise DataError(f"could not unpack {name} into {cache_dir}: {err}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _fetch(url: str, dest: Path, size: int, timeout: float, deadline: float, desc: str) -> None:
+    """Download ``url`` to ``dest``: at most ``size`` + 1 bytes, within ``deadline`` seconds."""
+    from tqdm.auto import tqdm
+
+    start, kind = time.monotonic(), "data"
+    too_slow = (f"download from {url} did not finish within its deadline of {deadline:g} s ({{:,}} of {size:,} "
+                f"bytes received); on a slow connection allow more time with {DEADLINE_ENV}=<seconds>")
+    try:
+        with urllib.request.urlopen(url, timeout=min(timeout, deadline)) as response, open(dest, "wb") as out:
+            kind = response.headers.get_content_type()
+            with tqdm(total=size, unit="B", unit_scale=True, desc=f"Downloading {desc}") as bar:
+                while out.tell() <= size and (block := response.read1(1 << 16)):
+                    out.write(block)
+                    bar.update(len(block))
+                    if time.monotonic() - start > deadline:
+                        raise DataError(too_slow.format(out.tell()))
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
+        reason = err if isinstance(err, urllib.error.HTTPError) else getattr(err, "reason", err)
+        if isinstance(reason, TimeoutError) and time.monotonic() - start >= deadline:
+            raise DataError(too_slow.format(dest.stat().st_size if dest.exists() else 0)) from None
+        hint = f" (no data for {min(timeout, deadline):g} s; {TIMEOUT_ENV} sets this limit)" \
+            if isinstance(reason, TimeoutError) else ""
+        raise DataError(f"download from {url} failed: {reason}{hint}") from None
+    got = dest.stat().st_size
+    with open(dest, "rb") as f:
+        head = f.read(40)
+    if not head.startswith(b"PK\x03\x04"):
+        raise DataError(f"download from {url} is not a zip: received {got:,} bytes of {kind} starting "
+                        f"'{repr(head)[2:-1]}...' instead of the {size:,}-byte zip (a proxy, "
+                        f"a login page or a wrong {URL_ENV} may have answered)")
+    if got != size:
+        raise DataError(f"download from {url} was incomplete: got {got:,} of {size:,} bytes" if got < size else
+                        f"download from {url} is larger than the official {size:,}-byte zip: not the same file")
 
 
 # ---------------------------------------------------------------------------------------------- reading
 
 _YEAR = re.compile(r"\((\d{4})\)\s*$")
+_EXTRA_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _damaged(path: Path, line: int, problem: str) -> DataError:
+    return DataError(f"{path.name} ({path}), line {line}: {problem}. The file is damaged or not in the "
+                     f"MovieLens format of {path.parent.name}. " + _replace_advice(path.parent))
+
+
+def _read_table(path: Path, columns: dict[str, str], sep: str = ",", header: bool = True,
+                encoding: str = "utf-8") -> pd.DataFrame:
+    """Read a delimited file whose lines hold exactly ``columns`` (name: kind); a header row names them, in any
+    order. Kinds: ``id`` (whole number >= 1), ``int``, ``flag`` (0 or 1), ``rating`` (0.5..5), ``text`` (not
+    empty), ``any`` (text, may be empty). Raises :class:`DataError` naming the file and line of the first problem.
+    """
+    names = list(columns)
+    if header:
+        with open(path, "rb") as f:
+            first = f.readline().decode(encoding, errors="replace").lstrip("\ufeff").rstrip("\r\n")
+        if not first:
+            raise _damaged(path, 1, "the file is empty")
+        names = next(csv.reader([first]), [])
+        if sorted(names) != sorted(columns):
+            raise _damaged(path, 1, f"the header is {','.join(names)!r}; it must name the columns "
+                                    f"{', '.join(columns)} (in any order) and no others")
+    source, one_char_sep = path, sep
+    if sep == "::":  # pandas' fast parser wants a one-character separator; no MovieLens field holds \x1f
+        source, one_char_sep = io.BytesIO(path.read_bytes().replace(b"::", b"\x1f")), "\x1f"
+    fields = f"{len(names)} ({', '.join(names)})"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)  # an extra field on the first line
+            df = pd.read_csv(source, sep=one_char_sep, header=None, skiprows=int(header), names=names,
+                             index_col=False, encoding=encoding, keep_default_na=False, na_values=[""],
+                             skip_blank_lines=False, quoting=csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE,
+                             dtype={c: object for c, kind in columns.items() if kind in ("text", "any")})
+    except pd.errors.ParserError as err:
+        if m := _EXTRA_FIELDS.search(str(err)):
+            raise _damaged(path, int(m[2]), f"{m[3]} fields where there should be {fields}") from None
+        raise DataError(f"{path.name} ({path}) is unreadable ({err}). " + _replace_advice(path.parent)) from None
+    except pd.errors.ParserWarning:
+        raise _damaged(path, 1 + header, f"more fields than the {fields}") from None
+    except UnicodeDecodeError:
+        raw = path.read_bytes()
+        try:
+            raw.decode(encoding)
+        except UnicodeDecodeError as err:
+            raise _damaged(path, raw.count(b"\n", 0, err.start) + 1,
+                           f"byte {raw[err.start]:#04x} is not {encoding} text") from None
+        raise
+    except pd.errors.EmptyDataError:
+        raise _damaged(path, 1, "the file is empty") from None
+    na = df.isna()
+    if na.to_numpy().any():
+        df = df[~na.all(axis=1)]  # blank lines carry no data
+
+    def first_bad(mask, col, problem):
+        if mask.any():
+            i = int(np.argmax(mask.to_numpy()))
+            value = df[col].iloc[i]
+            raise _damaged(path, df.index[i] + 1 + header,
+                           problem.format(col=col, value=repr(value) if isinstance(value, str) else value))
+
+    for col, kind in columns.items():
+        values = df[col]
+        if kind == "any":
+            df[col] = values.fillna("")
+            continue
+        first_bad(values.isna(), col, "{col} is missing (an empty field, or fewer fields than the " + fields + ")")
+        if kind == "text":
+            continue
+        if values.dtype.kind not in "iuf":
+            values = pd.to_numeric(values, errors="coerce")
+            first_bad(values.isna(), col, "{col} is {value}, not a number")
+        if kind != "rating":
+            if values.dtype.kind == "f":
+                first_bad(values % 1 != 0, col, "{col} is {value}, not a whole number")
+            values = values.astype(np.int64)
+        if kind == "id":
+            first_bad(values < 1, col, "{col} is {value}: ids are whole numbers from 1 up")
+        elif kind == "flag":
+            first_bad((values != 0) & (values != 1), col, "{col} is {value}, not 0 or 1")
+        elif kind == "rating":
+            first_bad((values < 0.5) | (values > 5), col, "{col} is {value}, outside 0.5..5")
+        df[col] = values
+    return df.reset_index(drop=True)
 
 
 def _items_frame(item_id, titles, genres: pd.Series, sep: str) -> pd.DataFrame:
@@ -239,7 +537,7 @@ def _items_frame(item_id, titles, genres: pd.Series, sep: str) -> pd.DataFrame:
 
 
 def _ratings_frame(df: pd.DataFrame) -> pd.DataFrame:
-    df.columns = RATING_COLUMNS
+    df = df.set_axis(RATING_COLUMNS, axis=1)
     return df.astype({"user_id": np.int64, "item_id": np.int64, "rating": np.float64, "timestamp": np.int64})
 
 
@@ -248,42 +546,62 @@ def _empty_tags() -> pd.DataFrame:
                          "tag": pd.Series(dtype="object"), "timestamp": pd.Series(dtype=np.int64)})
 
 
-def _read_csv_layout(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    ratings = _ratings_frame(pd.read_csv(folder / "ratings.csv", dtype={"rating": np.float64}))
-    movies = pd.read_csv(folder / "movies.csv", dtype={"title": "object", "genres": "object"})
-    items = _items_frame(movies.movieId, movies.title, movies.genres, "|")
-    tags = pd.read_csv(folder / "tags.csv", dtype={"tag": "object"})
-    tags.columns = ["user_id", "item_id", "tag", "timestamp"]
-    return ratings, items, tags
+def _read_csv_layout(folder: Path):  # ml-latest-small, ml-25m: CSVs with a header row
+    ratings = _read_table(folder / "ratings.csv", {"userId": "id", "movieId": "id", "rating": "rating",
+                                                   "timestamp": "int"})
+    movies = _read_table(folder / "movies.csv", {"movieId": "id", "title": "text", "genres": "text"})
+    tags = _read_table(folder / "tags.csv", {"userId": "id", "movieId": "id", "tag": "any", "timestamp": "int"})
+    tags = tags[["userId", "movieId", "tag", "timestamp"]].set_axis(["user_id", "item_id", "tag", "timestamp"], axis=1)
+    return (_ratings_frame(ratings[["userId", "movieId", "rating", "timestamp"]]),
+            _items_frame(movies.movieId, movies.title, movies.genres, "|"), tags)
 
 
-def _read_100k(folder: Path):
-    ratings = _ratings_frame(pd.read_csv(folder / "u.data", sep="\t", header=None))
-    genre_names = pd.read_csv(folder / "u.genre", sep="|", header=None, encoding="latin-1")[0].tolist()
-    raw = pd.read_csv(folder / "u.item", sep="|", header=None, encoding="latin-1")
-    flags = raw.iloc[:, 5:5 + len(genre_names)].to_numpy().astype(bool)
-    genres = pd.Series(["|".join(g for g, on in zip(genre_names, row) if on and g != "unknown") for row in flags])
-    return ratings, _items_frame(raw[0], raw[1], genres, "|"), _empty_tags()
+def _read_100k(folder: Path):  # u.data (tab-separated), u.item and u.genre ("|"-separated, Latin-1)
+    ratings = _read_table(folder / "u.data", {"user id": "id", "item id": "id", "rating": "rating",
+                                              "timestamp": "int"}, sep="\t", header=False)
+    genre = _read_table(folder / "u.genre", {"genre": "text", "index": "int"}, sep="|", header=False,
+                        encoding="latin-1")
+    if sorted(genre["index"]) != list(range(len(genre))):
+        raise _damaged(folder / "u.genre", 1, f"the genre numbers must run 0, 1, 2, ... (they are "
+                                              f"{genre['index'].tolist()})")
+    names = genre.sort_values("index").genre.tolist()
+    flags = [f"{g} flag" for g in names]
+    raw = _read_table(folder / "u.item", {"movie id": "id", "movie title": "text", "release date": "any",
+                                          "video release date": "any", "IMDb URL": "any",
+                                          **dict.fromkeys(flags, "flag")}, sep="|", header=False, encoding="latin-1")
+    genres = pd.Series(["|".join(g for g, on in zip(names, row) if on and g != "unknown")
+                        for row in raw[flags].to_numpy(dtype=bool)])
+    return _ratings_frame(ratings), _items_frame(raw["movie id"], raw["movie title"], genres, "|"), _empty_tags()
 
 
-def _read_1m(folder: Path):
-    ratings = _ratings_frame(pd.read_csv(folder / "ratings.dat", sep="::", header=None, engine="python"))
-    movies = pd.read_csv(folder / "movies.dat", sep="::", header=None, engine="python", encoding="latin-1")
-    return ratings, _items_frame(movies[0], movies[1], movies[2], "|"), _empty_tags()
+def _read_1m(folder: Path):  # ratings.dat, movies.dat ("::"-separated; movies.dat Latin-1)
+    ratings = _read_table(folder / "ratings.dat", {"UserID": "id", "MovieID": "id", "Rating": "rating",
+                                                   "Timestamp": "int"}, sep="::", header=False)
+    movies = _read_table(folder / "movies.dat", {"MovieID": "id", "Title": "text", "Genres": "text"}, sep="::",
+                         header=False, encoding="latin-1")
+    return _ratings_frame(ratings), _items_frame(movies.MovieID, movies.Title, movies.Genres, "|"), _empty_tags()
 
 
-def load_movielens(name: str = "ml-latest-small", data_dir=None) -> RecData:
+_READERS = {"ml-100k": _read_100k, "ml-1m": _read_1m, "ml-latest-small": _read_csv_layout, "ml-25m": _read_csv_layout}
+
+
+def load_movielens(name: str = "ml-latest-small", data_dir=None, *, strict: bool = True, timeout=None,
+                   deadline=None, base_url=None) -> RecData:
     """Load a MovieLens data set (ml-latest-small, ml-100k, ml-1m or ml-25m), verified and cached.
 
-    ``data_dir`` (or ``$RECSYS_DATA_DIR``) is a folder that holds the extracted ``<name>/`` folder.
+    ``data_dir`` (or ``$RECSYS_DATA_DIR``) is a folder that holds the extracted ``<name>/`` folder. With
+    ``strict`` (the default) the files must be the official ones (or match the manifest of a synthetic folder),
+    see the module docstring; ``strict=False`` checks only their structure. ``timeout``, ``deadline`` and
+    ``base_url`` tune a download, see :func:`download_movielens`.
     Raises ``ValueError`` for an unknown name, :class:`DataError` when the data can be neither found nor
-    downloaded, and :class:`ChecksumError` when a file is not the official release.
+    downloaded or a file is malformed, and :class:`ChecksumError` when a file is not the official release.
     """
     spec = _spec(name)
-    folder = locate_movielens(name, data_dir)
-    verify_folder(folder, spec)
-    reader = {"ml-100k": _read_100k, "ml-1m": _read_1m}.get(name, _read_csv_layout)
-    ratings, items, tags = reader(folder)
+    folder = locate_movielens(name, data_dir, timeout=timeout, deadline=deadline, base_url=base_url)
+    manifest = verify_folder(folder, spec) if strict else None
+    ratings, items, tags = _READERS[name](folder)
+    if strict:
+        _check_counts(folder / spec.required[0], name, ratings, manifest.get("counts") if manifest else spec.counts)
     return RecData(name, ratings, items, tags)
 
 
@@ -349,3 +667,86 @@ def make_synthetic(n_users: int = 300, n_items: int = 500, n_factors: int = 4, r
                          "timestamp": tag_rows.timestamp.to_numpy()})
     ratings = ratings.sort_values(["user_id", "timestamp"], kind="stable").reset_index(drop=True)
     return RecData("synthetic", ratings, items_df, tags.reset_index(drop=True))
+
+
+# ---------------------------------------------------------------------------------------------- synthetic folders
+
+_GENRES_100K = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
+                "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War",
+                "Western"]  # u.genre; ml-1m's movies.dat uses the same names, without "unknown"
+_OCCUPATIONS = ["administrator", "artist", "educator", "engineer", "librarian", "programmer", "student", "writer"]
+
+
+def _old_genre_names(genres: list[str]) -> list[str]:
+    return [{"Children": "Children's"}.get(g, g) for g in genres]
+
+
+def _write_lines(path: Path, lines, encoding: str = "utf-8", newline: str = "\n") -> None:
+    path.write_bytes("".join(line + newline for line in lines).encode(encoding))
+
+
+def _write_csv_layout(folder: Path, data: RecData, rng) -> None:  # ml-latest-small, ml-25m
+    crlf = dict(index=False, lineterminator="\r\n")
+    data.ratings.set_axis(["userId", "movieId", "rating", "timestamp"], axis=1).to_csv(
+        folder / "ratings.csv", float_format="%.1f", **crlf)
+    pd.DataFrame({"movieId": data.items.item_id, "title": data.items.title,
+                  "genres": ["|".join(g) or "(no genres listed)" for g in data.items.genres]}).to_csv(
+        folder / "movies.csv", **crlf)
+    data.tags.set_axis(["userId", "movieId", "tag", "timestamp"], axis=1).to_csv(folder / "tags.csv", **crlf)
+    n = len(data.items)
+    pd.DataFrame({"movieId": data.items.item_id, "imdbId": [f"{i:07d}" for i in rng.integers(1, 10**7, n)],
+                  "tmdbId": rng.integers(1, 10**6, n)}).to_csv(folder / "links.csv", **crlf)
+    (folder / "README.txt").write_text("Synthetic data in the MovieLens format, written by recsys_helpers.data."
+                                       "write_movielens_folder (make_synthetic). It is not MovieLens data.\n")
+
+
+def _whole_star_lines(ratings: pd.DataFrame, sep: str) -> list[str]:
+    stars = np.ceil(ratings.rating).astype(int)
+    return [sep.join(map(str, row)) for row in zip(ratings.user_id, ratings.item_id, stars, ratings.timestamp)]
+
+
+def _write_100k(folder: Path, data: RecData, rng) -> None:
+    _write_lines(folder / "u.data", _whole_star_lines(data.ratings, "\t"))
+    items = []
+    for item, title, year, genres in data.items.itertuples(index=False):
+        on = set(_old_genre_names(genres)) or {"unknown"}
+        url = "http://us.imdb.com/M/title-exact?" + urllib.parse.quote(title, safe="()")
+        items.append(f"{item}|{title}|01-Jan-{year}||{url}|" + "|".join(str(int(g in on)) for g in _GENRES_100K))
+    _write_lines(folder / "u.item", items, "latin-1")
+    _write_lines(folder / "u.genre", [*(f"{g}|{i}" for i, g in enumerate(_GENRES_100K)), ""], "latin-1")
+    _write_lines(folder / "u.user", [f"{u}|{rng.integers(15, 70)}|{rng.choice(['F', 'M'])}|{rng.choice(_OCCUPATIONS)}|"
+                                     f"{rng.integers(10000, 99999)}" for u in range(1, data.ratings.user_id.max() + 1)])
+
+
+def _write_1m(folder: Path, data: RecData, rng) -> None:
+    _write_lines(folder / "ratings.dat", _whole_star_lines(data.ratings, "::"))
+    _write_lines(folder / "movies.dat", [f"{i}::{t}::{'|'.join(_old_genre_names(g))}"
+                                         for i, t, _, g in data.items.itertuples(index=False)], "latin-1")
+    _write_lines(folder / "users.dat", [f"{u}::{rng.choice(['F', 'M'])}::{rng.choice([1, 18, 25, 35, 45, 50, 56])}::"
+                                        f"{rng.integers(0, 21)}::{rng.integers(10000, 99999)}"
+                                        for u in range(1, data.ratings.user_id.max() + 1)])
+
+
+def write_movielens_folder(root, name: str = "ml-latest-small", n_users: int = 60, n_items: int = 100,
+                           ratings_per_user: int = 20, seed: int = 0) -> Path:
+    """Write a small synthetic data set (:func:`make_synthetic`) in the exact file format of MovieLens ``name``
+    under ``root/<name>/`` and return that folder; ``load_movielens(name, data_dir=root)`` loads it.
+
+    ml-latest-small, ml-25m: ratings.csv, movies.csv, tags.csv, links.csv (header, CRLF), README.txt. ml-100k:
+    u.data, u.item (Latin-1, 24 fields), u.genre, u.user. ml-1m: ratings.dat, movies.dat, users.dat. ml-100k and
+    ml-1m hold whole stars, so there a rating is rounded up (0.5 -> 1, 3.5 -> 4), and they call "Children"
+    "Children's". A manifest marks the folder synthetic: it is checked against its own files and counts instead
+    of the official ones. An existing folder is overwritten only if it is synthetic too.
+    """
+    _spec(name)
+    folder = Path(root) / name
+    if folder.is_dir() and any(folder.iterdir()) and not (_read_manifest(folder) or {}).get("synthetic"):
+        raise DataError(f"{folder} already holds data that write_movielens_folder did not write; choose another "
+                        f"root, or delete that folder first.")
+    data = make_synthetic(n_users, n_items, ratings_per_user=ratings_per_user, seed=seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    {"ml-100k": _write_100k, "ml-1m": _write_1m}.get(name, _write_csv_layout)(folder, data,
+                                                                               np.random.default_rng(seed))
+    r = data.ratings
+    _write_manifest(folder, name, synthetic=True, counts=[len(r), r.user_id.nunique(), r.item_id.nunique()])
+    return folder

@@ -86,6 +86,33 @@ def start_notebook(notebook: str, seed: int = 42, deterministic: bool = True):
     return tf, Results(notebook)
 
 
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (``MemAvailable`` on Linux, else the physical memory)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62  # unknown: do not block
+
+
+def require_memory(n_bytes: float, what: str, dataset: str = "this data set", share: float = 0.8) -> None:
+    """Stop with a clear message, before anything large is allocated, when ``n_bytes`` (what a notebook will hold
+    at once) exceeds ``share`` of the memory available. Each notebook calls it right after loading its data."""
+    available = available_memory()
+    if n_bytes > share * available:
+        raise MemoryError(
+            f"With {dataset}, {what} need about {n_bytes / 2**30:,.1f} GiB of memory, but this machine has "
+            f"{available / 2**30:,.1f} GiB available. Run the notebook with a smaller DATASET (ml-latest-small, "
+            f"ml-100k or ml-1m), or on a machine with more memory; a later chapter (serving and scaling) shows how "
+            f"to work at this scale without dense matrices.")
+
+
 def describe_environment() -> dict:
     """Versions of Python and the libraries the course relies on, the Keras backend and the devices."""
     import keras

@@ -61,3 +61,13 @@ def test_importing_the_helpers_does_not_import_tensorflow():
                           env=dict(os.environ, MPLBACKEND="Agg"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_require_memory_stops_early_with_advice():
+    import pytest
+
+    from recsys_helpers import env
+
+    env.require_memory(1024, "a tiny array")  # fits: nothing happens
+    with pytest.raises(MemoryError, match=r"With ml-25m, the matrices need about .* GiB.*smaller DATASET"):
+        env.require_memory(1e15, "the matrices", "ml-25m")

@@ -360,6 +360,8 @@ assert np.isclose(vec_user_based, pred_user_based, atol=1e-5) and np.isclose(vec
 
 # %%
 data = load_movielens(DATASET)
+env.require_memory(4 * 4 * data.ratings.item_id.nunique() ** 2, "the dense item × item matrices of this notebook",
+                   DATASET)  # a few float32 item × item matrices live at once
 titles = data.items.set_index("item_id")["title"]
 train, test = stratified_split(data.ratings, TEST_FRAC, SEED)
 fit, val = stratified_split(train, VAL_FRAC, SEED)

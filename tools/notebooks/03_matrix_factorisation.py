@@ -99,6 +99,8 @@ from recsys_helpers.training import NegativeSampling
 
 # %%
 data = load_movielens(DATASET)
+env.require_memory(2 * 8 * data.ratings.user_id.nunique() * data.ratings.item_id.nunique(),
+                   "the dense user × item score matrices of this notebook", DATASET)
 train, test = stratified_split(data.ratings, TEST_FRAC, SEED)
 ids = IdMap.from_train(train)
 n_users, n_items = ids.n_users, ids.n_items

@@ -106,6 +106,8 @@ from recsys_helpers.exercises import check
 
 # %%
 data = load_movielens(DATASET)
+env.require_memory(10 * 4 * data.ratings.user_id.nunique() * data.ratings.item_id.nunique(),
+                   "the user × item score matrices this notebook keeps", DATASET)
 train, test = stratified_split(data.ratings, test_frac=TEST_FRAC, seed=SEED)
 fit_part, val_part = stratified_split(train, test_frac=VAL_FRAC, seed=SEED)
 ids = IdMap.from_train(train)
