@@ -65,12 +65,29 @@ def random_split(ratings: pd.DataFrame, test_frac: float = 0.2, seed: int = 42):
 
 
 def temporal_split(ratings: pd.DataFrame, test_frac: float = 0.2):
-    """Put the latest ``test_frac`` of all ratings (a global time cut-off) in test."""
+    """Put the latest ``test_frac`` of all ratings in test: every rating at or after a global cut-off time, chosen so
+    that the share in test is as close as possible to ``test_frac`` (ratings given at the same time stay together; a
+    share more than 5 points away is an error)."""
     require_columns(ratings, ["user_id", "item_id", "timestamp"])
     _require_unique_pairs(ratings)
     test_frac = require_fraction(test_frac)
-    cutoff = np.quantile(ratings["timestamp"].to_numpy(), 1.0 - test_frac, method="higher")
-    return _by_mask(ratings, ratings["timestamp"].to_numpy() >= cutoff)
+    ts = ratings["timestamp"].to_numpy(np.float64)
+    if np.isnan(ts).any():
+        raise ValueError(f"{int(np.isnan(ts).sum())} rating(s) have no timestamp; a temporal split needs every time: "
+                         "drop or fill them first")
+    if ts.min() == ts.max():
+        raise ValueError("every rating has the same timestamp, so there is no past and future to split; use "
+                         "stratified_split or random_split")
+    times, counts = np.unique(ts, return_counts=True)
+    share_from = np.cumsum(counts[::-1])[::-1] / len(ts)  # share of ratings at or after each distinct time
+    cutoff = times[1:][np.argmin(np.abs(share_from[1:] - test_frac))]  # the closest share; train is never empty
+    mask = ts >= cutoff  # ratings given at the same time stay together
+    if abs(mask.mean() - test_frac) > 0.05:  # many ratings share few times: no cut-off comes close
+        raise ValueError(f"test_frac={test_frac:g} was asked, but {mask.mean():.0%} of the ratings are at or after "
+                         f"the cut-off time ({mask.sum():,} ratings share few distinct timestamps); a temporal split "
+                         "cannot separate ratings given at the same time: use a test_frac close to that share, or "
+                         "another split")
+    return _by_mask(ratings, mask)
 
 
 def leave_last_out(ratings: pd.DataFrame, n: int = 1):

@@ -112,10 +112,12 @@ def test_temporal_split_tests_on_the_future(ratings):
 
 
 def test_temporal_split_keeps_tied_timestamps_together():
-    # timestamps 1, 2, 3, 3, 3: the cut-off for 20 % is 3, so all three ratings at time 3 go to test together
+    # timestamps 1, 2, 3, 3, 3: the three ratings at time 3 go to test together (60%), never split apart
     r = pd.DataFrame({"user_id": [1, 1, 2, 2, 3], "item_id": [1, 2, 1, 2, 1], "timestamp": [1, 2, 3, 3, 3]})
-    train, test = temporal_split(r, 0.2)
+    train, test = temporal_split(r, 0.6)
     assert train.timestamp.tolist() == [1, 2] and test.timestamp.tolist() == [3, 3, 3]
+    with pytest.raises(ValueError, match="test_frac=0.2 was asked, but 60%"):  # 20% would split time 3 apart
+        temporal_split(r, 0.2)
 
 
 # --------------------------------------------------------------------------------------------- leave last out
@@ -194,3 +196,24 @@ def test_nan_ids(split, column, ratings):
 def test_not_a_frame(split, ratings):
     with pytest.raises(TypeError, match="DataFrame"):
         split(ratings.to_numpy())
+
+
+def test_stratified_keeps_one_rating_of_every_user_in_train():
+    # users with 1 and 2 ratings: round(n * 0.9) would send all of them to test without the guard
+    tiny = pd.DataFrame({"user_id": [1, 2, 2, 3, 3, 3], "item_id": [1, 1, 2, 1, 2, 3], "rating": 4.0})
+    for seed in range(5):
+        train, test = stratified_split(tiny, 0.9, seed)
+        assert set(train.user_id) == {1, 2, 3}
+        assert train.groupby("user_id").size().to_dict() == {1: 1, 2: 1, 3: 1}
+
+
+def test_temporal_split_refuses_what_it_cannot_do(ratings):
+    with pytest.raises(ValueError, match="1 rating\\(s\\) have no timestamp"):
+        temporal_split(ratings.assign(timestamp=ratings.timestamp.astype(float).where(ratings.index != 3)))
+    with pytest.raises(ValueError, match="same timestamp"):
+        temporal_split(ratings.assign(timestamp=7))
+    two_times = ratings.assign(timestamp=np.where(np.arange(len(ratings)) % 2 == 0, 100, 200))
+    with pytest.raises(ValueError, match="test_frac=0.2 was asked, but 50%"):
+        temporal_split(two_times, 0.2)
+    train, test = temporal_split(two_times, 0.5)  # what it can do, it does
+    assert (test.timestamp == 200).all() and (train.timestamp == 100).all()

@@ -574,8 +574,11 @@ plt.show()
 
 # %%
 S_shrunk = shrink(S_raw, N_fit, best_lam, out=S_shrunk)
+showcase = [t for t in SHOWCASE_TITLES if t in set(titles.loc[fit_ids.item_ids])]
+if not showcase:  # another DATASET may not have these movies: inspect its two most-rated ones instead
+    showcase = titles.loc[fit["item_id"].value_counts().index[:2]].tolist()
 with pd.option_context("display.max_colwidth", 60):
-    for title in SHOWCASE_TITLES:
+    for title in showcase:
         item = fit_ids.items(titles.index[titles == title])[0]
         columns = {}
         for label, S in [("no shrinkage", S_raw), (f"shrinkage λ = {best_lam:g}", S_shrunk)]:

@@ -735,6 +735,8 @@ def neighbours(F, title, n=N_NEIGHBOURS):
 
 
 showcase = [t for t in SHOWCASE_TITLES if t in set(titles)]
+if not showcase:  # another DATASET may not have these movies: inspect its two most-rated ones instead
+    showcase = titles.loc[train["item_id"].value_counts().index[:2]].tolist()
 pd.concat({t: pd.DataFrame({"Biased MF (explicit)": neighbours(keras_model.Q, t), "WMF (implicit)": neighbours(wmf_Y, t)},
                            index=range(1, N_NEIGHBOURS + 1)) for t in showcase})
 
