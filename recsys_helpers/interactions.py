@@ -5,7 +5,7 @@ frame in sorted id order (user index ``u`` is the ``u``-th smallest training use
 tables and histories all use these indices. ``train_index(train)`` builds the id map and the (users × items)
 seen-item matrix of a frame once and reuses them for every later call with the same, unchanged frame.
 
-Histories (taught in notebook 01, §7; used by the sequence models from notebook 05 on): each user's items in time
+Histories (taught in notebook 01, §7; used by the sequence models of the later chapters): each user's items in time
 order, ties in time broken by item id so the order is deterministic. ``pad_histories`` left-pads them to a fixed
 length with 0 and shifts item indices by one (index ``i`` is stored as ``i + 1``), the convention of Keras
 ``Embedding(mask_zero=True)``.

@@ -138,3 +138,17 @@ def test_dataframe_scores_are_refused(standard_split):
     pop = Popularity().fit(train)
     with pytest.raises(TypeError, match="must not be a pandas DataFrame"):
         evaluate_ranking(pd.DataFrame(pop.scores(np.arange(pop.ids.n_users))), train, test)
+
+
+def test_paired_bootstrap_by_groups_resamples_whole_users():
+    rng = np.random.default_rng(1)
+    users = np.repeat(np.arange(100), 5)
+    user_effect = np.repeat(rng.normal(0, 1, 100), 5)  # the 5 events of a user move together
+    a, b = user_effect + rng.normal(0, 0.1, 500), np.zeros(500)
+    by_event = paired_bootstrap(a, b)
+    by_user = paired_bootstrap(a, b, groups=users)
+    assert by_user["diff"] == pytest.approx(by_event["diff"])  # same mean (equal group sizes)
+    assert (by_user["high"] - by_user["low"]) > 1.8 * (by_event["high"] - by_event["low"])  # honest, wider
+    assert "over 100 groups" in by_user["verdict"]
+    with pytest.raises(ValueError, match="one label per value"):
+        paired_bootstrap(a, b, groups=users[:10])
