@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -97,7 +98,8 @@ def test_explicit_run_dir(tmp_path, monkeypatch):
     ("rating", {}, "metrics is empty"),
     ("rating", {"rmse": float("nan")}, "'rmse' of 'M' is nan"),
     ("ranking", {"ndcg@10": 0.2, "recall@10": float("inf")}, "'recall@10' of 'M' is inf"),
-    ("rating", {"rmse": "not a number"}, "could not convert"),
+    ("rating", {"rmse": "not a number"}, "'rmse' of 'M' is 'not a number'; record a number"),
+    ("rating", {"rmse": None}, "'rmse' of 'M' is None; record a number"),
 ])
 def test_record_refuses_bad_input_and_writes_nothing(run_dir, protocol, metrics, message):
     results = Results("01_a")
@@ -162,3 +164,131 @@ def test_write_leaderboard_of_an_empty_run(tmp_path):
     assert write_leaderboard(tmp_path) == {}
     assert "No results were recorded." in (tmp_path / "leaderboard.md").read_text()
     assert (tmp_path / "leaderboard.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# --------------------------------------------------------------------------------------------- checks and files
+
+@pytest.mark.parametrize("seconds", [float("nan"), float("inf"), -0.5, "soon", True])
+def test_record_refuses_seconds_that_are_not_a_duration(run_dir, seconds):
+    with pytest.raises(ValueError, match="train_seconds of 'M' is .*pass a time in seconds"):
+        Results("01_a").record("M", "rating", {"rmse": 1.0}, train_seconds=seconds)
+    assert not run_dir.exists()
+
+
+def test_results_json_is_strict_json(tmp_path):
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        res.write_json(tmp_path / "x.json", [{"train_seconds": float("nan")}])
+    assert files_in(tmp_path) == []
+
+
+@pytest.mark.parametrize("metrics, message", [
+    ({"ndcg@10": 7.0}, r"'ndcg@10' of 'M' is 7.0, but ndcg is a ratio in \[0, 1\]"),
+    ({"NDCG@10": 1.5}, "is a ratio in"),
+    ({"recall@10": -0.1}, "is a ratio in"),
+    ({"precision@5": 1.01}, "is a ratio in"),
+    ({"hit_rate@10": 2}, "is a ratio in"),
+    ({"map@10": 3}, "is a ratio in"),
+    ({"mrr": 1.2}, "is a ratio in"),
+    ({"coverage@10": 10.0}, "is a ratio in"),
+    ({"rmse": -0.1}, r"an error \(rmse\) is never negative"),
+    ({"mae": -1}, "never negative"),
+    ({"ndcg@10": True}, "record a number"),
+    ({7: 0.5}, "metric names of 'M' must be a non-empty string"),
+    ("ndcg", "metrics is empty or not a dict"),
+])
+def test_record_refuses_metrics_out_of_their_range(run_dir, metrics, message):
+    with pytest.raises(ValueError, match=message):
+        Results("01_a").record("M", "ranking", metrics)
+    assert not run_dir.exists()
+
+
+def test_metrics_at_their_bounds_and_unbounded_ones_are_fine(run_dir):
+    Results("01_a").record("M", "ranking", {"ndcg@10": 1.0, "recall@10": 0.0, "novelty": 9.5})
+    Results("01_a").record("M", "rating", {"rmse": 0.0, "mae": 2.5}, train_seconds=0)
+    Results("01_a").record("S", "ranking", pd.Series({"ndcg@10": 0.25}))  # a Series of metrics is a dict too
+    assert [r["metrics"] for r in stored(run_dir)][-1] == {"ndcg@10": 0.25}
+
+
+@pytest.mark.parametrize("model", [None, "", "  ", 3])
+def test_record_refuses_a_missing_model_name(run_dir, model):
+    with pytest.raises(ValueError, match="model must be a non-empty string"):
+        Results("01_a").record(model, "rating", {"rmse": 1.0})
+    assert not run_dir.exists()
+
+
+def test_results_needs_a_notebook_name():
+    with pytest.raises(ValueError, match="notebook must be a non-empty string"):
+        Results("")
+
+
+@pytest.mark.parametrize("content", ["[{\"notebook\": ", "{}", "[1, 2]", "\xff\xfe"])
+def test_a_broken_results_json_names_the_file_and_the_fix(run_dir, content):
+    run_dir.mkdir()
+    (run_dir / "results.json").write_bytes(content.encode("latin-1"))
+    for action in [lambda: read_results(run_dir), lambda: Results("01_a").record("M", "rating", {"rmse": 1.0}),
+                   lambda: write_leaderboard(run_dir)]:
+        with pytest.raises(res.BrokenRunFile, match=r"results\.json is not .*delete it, or rerun") as err:
+            action()
+        assert str(run_dir / "results.json") in str(err.value) and isinstance(err.value, ValueError)
+
+
+def test_a_broken_timings_json_names_the_file(tmp_path):
+    (tmp_path / "timings.json").write_text("{oops")
+    with pytest.raises(res.BrokenRunFile, match=r"timings\.json is not valid JSON .*delete it"):
+        write_leaderboard(tmp_path)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_results_json_gets_the_usual_file_mode(run_dir, umask, mode):
+    old = os.umask(umask)
+    try:
+        Results("01_a").record("M", "rating", {"rmse": 1.0})
+    finally:
+        os.umask(old)
+    assert (run_dir / "results.json").stat().st_mode & 0o777 == mode
+
+
+def test_forget_drops_one_notebooks_records(run_dir):
+    Results("01_a").record("M", "rating", {"rmse": 1.0})
+    Results("02_b").record("N", "rating", {"rmse": 0.9})
+    res.forget(run_dir, "01_a")
+    assert [r["notebook"] for r in stored(run_dir)] == ["02_b"]
+    res.forget(run_dir / "nothing", "01_a")  # no results.json: nothing to do
+
+
+def test_the_leaderboard_marks_notebooks_that_did_not_finish(tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps(RECORDS))
+    (tmp_path / "timings.json").write_text(json.dumps({
+        "01_pre": {"status": "ok", "seconds": 10.0, "parameters": "smoke + DATASET='ml-100k'"},
+        "03_mf": {"status": "interrupted", "seconds": 4.2, "parameters": "SGD_EPOCHS=50"},
+        "06_rnn": {"status": "failed", "seconds": 1.0, "parameters": "defaults"},
+        "07_old": {"seconds": 3.0, "smoke": True, "ok": False},  # the format of older run folders
+    }))
+    tables = write_leaderboard(tmp_path)
+    assert tables["rating"]["notebook"].tolist() == ["03_mf (interrupted)", "01_pre", "01_pre"]
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "did not finish: 03_mf (interrupted), 06_rnn (failed), 07_old (failed)" in md
+    assert "| 06_rnn (failed) | GRU4Rec |" in md and "| 01_pre | Popularity |" in md
+    assert "| 01_pre | 10 | smoke + DATASET='ml-100k' | ok |" in md
+    assert "| 03_mf | 4 | SGD_EPOCHS=50 | INTERRUPTED |" in md and "| 07_old | 3 | smoke | FAILED |" in md
+    assert res.unfinished(tmp_path) == {"03_mf": "interrupted", "06_rnn": "failed", "07_old": "failed"}
+
+
+def test_a_finished_run_has_no_incomplete_note(tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps(RECORDS[:1]))
+    (tmp_path / "timings.json").write_text(json.dumps({"01_pre": {"status": "ok", "seconds": 1}}))
+    write_leaderboard(tmp_path)
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "Incomplete" not in md and "| 01_pre | GlobalMean |" in md
+
+
+def test_the_leaderboard_chart_marks_unfinished_rows_too(tmp_path, monkeypatch):
+    import recsys_helpers.plots as plots
+
+    seen = {}
+    real = plots.plot_leaderboard
+    monkeypatch.setattr(plots, "plot_leaderboard", lambda tables, metric: seen.update(tables) or real(tables, metric))
+    (tmp_path / "results.json").write_text(json.dumps(RECORDS))
+    (tmp_path / "timings.json").write_text(json.dumps({"03_mf": {"status": "interrupted", "seconds": 1}}))
+    write_leaderboard(tmp_path)
+    assert seen["rating"]["model"].tolist() == ["MF (interrupted)", "BiasBaseline", "GlobalMean"]
