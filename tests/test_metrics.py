@@ -167,3 +167,20 @@ def test_catalogue_coverage():
         catalogue_coverage([1, 2, 3], 10, k=2)
     with pytest.raises(ValueError, match="need at least k=4"):
         catalogue_coverage(rec, 10, k=4)
+
+
+@pytest.mark.parametrize("fn", list(RANKING_METRICS.values()))
+def test_k_must_be_a_whole_number_not_a_bool(fn):
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        fn(RECOMMENDED, RELEVANT, True)  # True == 1 in Python: refused, not taken as k=1
+    assert fn(RECOMMENDED, RELEVANT, 3.0) == pytest.approx(fn(RECOMMENDED, RELEVANT, 3))  # 3.0 is the number 3
+
+
+def test_relevant_ids_of_another_kind_are_an_error_not_zeros():
+    with pytest.raises(TypeError, match="not of the same kind"):
+        ndcg_at_k(RECOMMENDED, [{str(i) for i in rel} for rel in RELEVANT], 3)  # '3' would never match 3
+
+
+def test_coverage_above_one_is_an_error():
+    with pytest.raises(ValueError, match="n_items must be the size of the whole catalogue"):
+        catalogue_coverage([[1, 2], [3, 4]], 2, k=2)  # 4 distinct items listed from a "catalogue" of 2
