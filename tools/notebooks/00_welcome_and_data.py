@@ -130,9 +130,30 @@ whole = ratings.rating.isin([1, 2, 3, 4, 5]).mean()
 print(f"{whole:.0%} of ratings are whole stars; the most common rating is {counts.idxmax()} stars.")
 
 # %% [markdown]
-# Ratings lean positive (people mostly watch and rate movies they expect to like), and whole stars are more popular
-# than half stars. A model that predicts the mean for everyone is already not absurd, which is why notebook 01 starts
-# from exactly that baseline.
+# Ratings lean positive (people mostly watch and rate movies they expect to like). Are whole stars simply more
+# popular than half stars? Part of the answer is the website, not the raters: MovieLens offered only whole stars
+# until 2003, when it added half stars (Harper and Konstan 2015 describe the site's changes). So we split the ratings
+# by the year they were given:
+
+# %%
+rated_at = pd.to_datetime(ratings.timestamp, unit="s")
+is_half = ratings.rating % 1 != 0
+era = np.where(rated_at.dt.year < 2003, "given before 2003", "given in 2003 or later")
+display(pd.DataFrame({"ratings": is_half.groupby(era).size().map("{:,}".format),
+                      "share of half stars": is_half.groupby(era).mean().map("{:.1%}".format)}))
+if is_half.any():
+    later = ~rated_at.dt.year.lt(2003)
+    print(f"The first half-star rating in {DATASET} was given on {rated_at[is_half].min().date()}. Among the ratings "
+          f"given from 2003 on, when half stars could be chosen, {1 - is_half[later].mean():.0%} are whole stars "
+          f"(against {whole:.0%} overall).")
+else:
+    print(f"{DATASET} holds no half-star rating at all: every rating was given on a whole-star scale.")
+
+# %% [markdown]
+# Read the rows together: the overall share of whole stars mixes years when nothing else could be chosen with years
+# when half stars could, so it says as much about the interface as about taste (a dataset collected before 2003, such
+# as ml-100k, has whole stars only). A model that predicts the mean for everyone is already not absurd, which is why
+# notebook 01 starts from exactly that baseline.
 #
 # ## 5. The long tail
 # Sort the movies from most to least rated. A few blockbusters collect a large share of all ratings; most movies have
@@ -224,8 +245,28 @@ ax.set_title("Ratings per year")
 plt.show()
 
 # %% [markdown]
-# Because the same users rate over years, a random split lets a model peek at a user's future. Notebook 01 compares
-# random, per-user (stratified) and time-based splits, and notebook 06 uses each user's history in time order.
+# Do the same users come back to rate over the years? Measure it: for each user, the time from their first to their
+# last rating.
+
+# %%
+span_days = (ratings.groupby("user_id").timestamp.max() - ratings.groupby("user_id").timestamp.min()) / 86_400
+spans = pd.cut(span_days, [-np.inf, 1, 30, 365, np.inf],
+               labels=["within 24 hours", "1 day to 1 month", "1 month to 1 year", "more than a year"])
+ratings_by_span = ratings.user_id.map(spans)
+display(pd.DataFrame({"share of users": spans.value_counts(normalize=True, sort=False),
+                      "share of ratings": ratings_by_span.value_counts(normalize=True, sort=False)})
+        .rename_axis("first to last rating").map("{:.0%}".format))
+print(f"{(span_days <= 1).mean():.0%} of users gave all their ratings within 24 hours; "
+      f"{(span_days > 365).mean():.0%} rated over more than a year, and they gave "
+      f"{(ratings_by_span == 'more than a year').mean():.0%} of all ratings.")
+
+# %% [markdown]
+# So "the same users rate over years" is true of some users only. A user who rated everything in one sitting gives a
+# random split little to peek at beyond that sitting. For a user who came back over months or years, a random split
+# lets a model train on later ratings and be tested on earlier ones: it peeks at that user's future, and the table
+# says how much of the data such users hold. Notebook 01 compares random, per-user (stratified) and time-based
+# splits, and its sequential protocol, which a later chapter's sequence models use, holds out each user's latest
+# interactions.
 #
 # ## 8. Tags
 
@@ -236,23 +277,30 @@ tags.tag.str.lower().value_counts().head(TOP_N).rename_axis("tag").to_frame("tim
 
 # %% [markdown]
 # Few users tag, and tags are messy free text, but they describe content ("atmospheric", "twist ending") that ratings
-# alone cannot. Content-aware models (notebook 05) can use them.
+# alone cannot. Content-aware models (a later chapter) can use them.
 #
 # ## 9. The best-liked movies, and why averages mislead
 
 # %%
 stats = ratings.groupby("item_id").rating.agg(["count", "mean"]).join(data.items.set_index("item_id").title)
-top_any = stats.sort_values(["mean", "count"], ascending=False).head(5)
+best_mean = stats["mean"].max()
+at_top = stats[stats["mean"] == best_mean]
+print(f"{len(at_top):,} movies share the highest mean rating, {best_mean:g} stars. The number of ratings behind "
+      "them:")
+print(at_top["count"].value_counts().sort_index().rename_axis("ratings").rename("movies").to_string())
+print(f"\nA naive ranking by mean rating puts all {len(at_top):,} first, in no meaningful order; five of the ones "
+      "with the fewest ratings:")
+print(at_top.sort_values("count", kind="stable").head(5)[["title", "count", "mean"]].to_string(index=False))
 min_count = 50
 top_popular = stats[stats["count"] >= min_count].sort_values("mean", ascending=False).head(TOP_N)
-print("Highest mean rating, any number of ratings:")
-print(top_any[["title", "count", "mean"]].to_string(index=False))
 print(f"\nHighest mean rating among movies with at least {min_count} ratings:")
 print(top_popular[["title", "count", "mean"]].round(2).to_string(index=False))
 
 # %% [markdown]
-# A movie rated 5 stars by one person tops a naive ranking. Requiring a minimum number of ratings helps; notebook 01
-# does it properly by *shrinking* each movie's average towards the global mean, more strongly when it has few ratings.
+# The top of a ranking by mean rating is a tie between movies that few people rated, all with the highest score; the
+# counts above say how many of them rest on a single rating. Requiring a minimum number of ratings helps; notebook 01
+# does it properly by *shrinking* each movie's average towards the global mean, more strongly when it has few
+# ratings.
 #
 # ## 10. Exercises
 # **Exercise 1.** Write `density_of(ratings)`: the share of the user × item matrix that holds a rating, counting only
