@@ -237,15 +237,16 @@ def evaluate_cold_start(model, split: ColdStartSplit, k: int = 10, per_user: boo
 # ---------------------------------------------------------------------------------------------- comparing
 
 def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0, level: float = 0.95, names=("A", "B"),
-                     groups=None) -> dict:
+                     groups=None, higher_is_better: bool = True) -> dict:
     """Compare two models on the same users (or events): the mean difference ``mean(a - b)`` and its
     ``level`` bootstrap interval, resampling users with replacement ``n_boot`` times.
 
     ``a`` and ``b``: per-user values of one metric (arrays in the same order, or Series with the same index, as
     ``evaluate_ranking(..., per_user=True)[metric]`` returns). Users with no value for either model (NaN in both)
-    are left out. ``groups`` (one label per value, e.g. the user of each sequential event) resamples whole groups
-    instead of single values, since values of one user are not independent; each group's mean difference is one
-    resampled unit. Returns ``{mean_a, mean_b, diff, low, high, n, verdict}``; the verdict says "within noise" when
+    are left out. ``groups`` (one label per value, e.g. the user of each sequential event or rating) resamples whole
+    groups instead of single values, since values of one user are not independent (a cluster bootstrap: each resample's
+    difference is its total over its values' count, so it estimates the same mean as ``diff``). For errors (RMSE's
+    squared errors, say) pass ``higher_is_better=False`` so the verdict names the lower one. Returns ``{mean_a, mean_b, diff, low, high, n, verdict}``; the verdict says "within noise" when
     the interval contains 0."""
     if isinstance(a, pd.Series) and isinstance(b, pd.Series):
         if not a.index.equals(b.index):
@@ -259,32 +260,33 @@ def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0, level: float = 0.9
                          "same users")
     keep = ~np.isnan(a)
     a, b = a[keep], b[keep]
-    units, unit_name = a - b, "paired values"
+    sums, counts, unit_name = a - b, np.ones(len(a)), "paired values"
     if groups is not None:
         groups = np.asarray(groups)
         if groups.shape != keep.shape:
             raise ValueError(f"groups must hold one label per value ({len(keep)}), got {groups.shape}")
-        units = pd.Series(units).groupby(groups[keep]).mean().to_numpy()  # one mean difference per group
-        unit_name = "groups"
+        by_group = pd.Series(a - b).groupby(groups[keep])
+        sums, counts, unit_name = by_group.sum().to_numpy(), by_group.size().to_numpy(np.float64), "groups"
     if len(a) < 2:
         raise ValueError(f"a paired bootstrap needs at least 2 users with values, got {len(a)}")
     if not 0 < level < 1 or int(n_boot) < 100:
         raise ValueError(f"level must be in (0, 1) and n_boot at least 100, got {level} and {n_boot}")
     diff = a - b
     rng = np.random.default_rng(seed)
-    means = np.array([units[rng.integers(0, len(units), len(units))].mean() for _ in range(int(n_boot))])
+    picks = (rng.integers(0, len(sums), len(sums)) for _ in range(int(n_boot)))
+    means = np.array([sums[idx].sum() / counts[idx].sum() for idx in picks])
     low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     first, second = names
-    if low > 0:
+    if (low > 0) if higher_is_better else (high < 0):
         verdict = f"{first} beats {second}"
-    elif high < 0:
+    elif (high < 0) if higher_is_better else (low > 0):
         verdict = f"{second} beats {first}"
     else:
         verdict = f"{first} and {second} are within noise"
     return {"mean_a": float(a.mean()), "mean_b": float(b.mean()), "diff": float(diff.mean()), "low": float(low),
             "high": float(high), "n": int(len(a)),
             "verdict": f"{verdict}: difference {diff.mean():+.4f}, {level:.0%} interval [{low:+.4f}, {high:+.4f}] "
-                       f"over {len(units):,} {unit_name}"}
+                       f"over {len(sums):,} {unit_name}"}
 
 
 class Timer:

@@ -152,3 +152,14 @@ def test_paired_bootstrap_by_groups_resamples_whole_users():
     assert "over 100 groups" in by_user["verdict"]
     with pytest.raises(ValueError, match="one label per value"):
         paired_bootstrap(a, b, groups=users[:10])
+
+
+def test_paired_bootstrap_for_errors_and_unequal_groups():
+    rng = np.random.default_rng(2)
+    err_b = rng.random(300) + 0.5
+    lower = paired_bootstrap(err_b - 0.2, err_b, names=("A", "B"), higher_is_better=False)
+    assert lower["verdict"].startswith("A beats B") and lower["high"] < 0
+    groups = np.repeat(np.arange(30), np.arange(1, 31) % 7 + 1)[:300]  # groups of unequal sizes
+    a, b = rng.random(len(groups)), rng.random(len(groups))
+    clustered = paired_bootstrap(a, b, groups=groups, n_boot=500)
+    assert clustered["low"] <= clustered["diff"] <= clustered["high"]  # the interval is around the same mean
