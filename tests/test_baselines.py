@@ -115,3 +115,17 @@ def test_bad_training_frames(model):
         model().fit(TINY.assign(item_id=[10, np.nan, 10]))
     with pytest.raises(ValueError, match=r"missing column\(s\) \['user_id'\]"):
         model().fit(TINY.rename(columns={"user_id": "userId"}))
+
+
+def test_wmf_learns_more_than_popularity_and_refuses_bad_settings(synthetic):
+    from recsys_helpers.models import WMF
+    from recsys_helpers.split import stratified_split
+
+    train, test = stratified_split(synthetic.ratings, 0.2, 42)
+    wmf = WMF(factors=4, alpha=5.0, reg=1.0, iterations=10, seed=0).fit(train)  # the data has 4 latent tastes
+    assert wmf.scores([0, 1]).shape == (2, train.item_id.nunique())
+    assert evaluate_ranking(wmf, train, test)["ndcg@10"] > evaluate_ranking(Popularity().fit(train), train, test)["ndcg@10"]
+    again = WMF(factors=4, alpha=5.0, reg=1.0, iterations=10, seed=0).fit(train)
+    assert np.allclose(again.scores([0]), wmf.scores([0]))  # seeded
+    with pytest.raises(ValueError, match="factors >= 1"):
+        WMF(factors=0)
