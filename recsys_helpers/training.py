@@ -8,6 +8,8 @@ early stopping on validation.
   negatives per interaction, for the binary cross-entropy.
 - ``early_stopping``: the callback every gradient-descent model of the course uses, watching a validation metric and
   restoring the best weights.
+- ``RankingEarlyStopping`` (notebook 03, §7a): early stopping on a ranking metric of the validation split (NDCG@k by
+  default), measured every few epochs through the model's ``scores`` method, with the best weights restored.
 
 Importing this module imports Keras (and so TensorFlow).
 """
@@ -18,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .checks import require_positive_int
+from .evaluation import evaluate_ranking
 from .sampling import sample_negatives
 
 
@@ -71,3 +74,35 @@ def early_stopping(monitor: str = "val_loss", patience: int = 3, mode: str = "au
     of the best epoch."""
     return keras.callbacks.EarlyStopping(monitor=monitor, patience=require_positive_int(patience, "patience"),
                                          mode=mode, restore_best_weights=True)
+
+
+class RankingEarlyStopping(keras.callbacks.Callback):
+    """Every ``every`` epochs, ``evaluate_ranking(model, frame, val, k)[metric]`` (kept in ``checks`` as
+    {epoch: value}); stops after ``patience`` checks without a new best and restores the weights of the best check.
+    The model must have a ``scores(user_idx)`` method (the course's scoring contract) and ``frame`` must be the
+    frame the model's indices come from."""
+
+    def __init__(self, frame, val, every: int = 1, patience: int = 1, k: int = 10, metric: str = "ndcg"):
+        super().__init__()
+        self.frame, self.val, self.k = frame, val, k
+        self.every = require_positive_int(every, "every")
+        self.patience = require_positive_int(patience, "patience")
+        self.metric = f"{metric}@{k}"
+        self.checks, self.best_weights = {}, None
+
+    def on_train_begin(self, logs=None):
+        self.checks, self.best_weights = {}, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        self.checks[epoch + 1] = float(evaluate_ranking(self.model, self.frame, self.val, self.k)[self.metric])
+        best = max(self.checks, key=self.checks.get)
+        if best == epoch + 1:
+            self.best_weights = self.model.get_weights()
+        elif sum(e > best for e in self.checks) >= self.patience:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)

@@ -29,8 +29,9 @@ BARS = {
         ("Biased MF (Keras)", "rating", "rmse", "<=", 0.866),
         ("MF (numpy SGD)", "rating", "rmse", "<=", 0.866),
         ("MF (numpy ALS)", "rating", "rmse", "<=", 0.866),
-        ("WMF (numpy ALS, implicit)", "ranking", "ndcg@10", ">=", 0.30),
-        ("BPR-MF (Keras)", "ranking", "ndcg@10", ">=", 0.22),
+        # issue 9's bars: a well-known library's implicit ALS reaches 0.359 and its BPR 0.295 on this split
+        ("WMF (numpy ALS, implicit)", "ranking", "ndcg@10", ">=", 0.355),
+        ("BPR-MF (Keras)", "ranking", "ndcg@10", ">=", 0.28),
     ],
     "02_neighbourhood_cf": [
         # reference ≈ 0.858 (course guide); BiasBaseline alone gets 0.860 on this split, measured 0.8355 here

@@ -123,7 +123,11 @@ def execute(nb: nbformat.NotebookNode, name: str, cwd: Path = NOTEBOOKS) -> nbfo
         executed = out_dir / source.name
         if error:
             raise ExecutionFailed(error, _error_cell(executed))
-        return strip_papermill(nbformat.read(executed, as_version=4))
+        executed = nbformat.read(executed, as_version=4)
+        slowest = sorted(((c.metadata.get("papermill", {}).get("duration") or 0, i, c.source.split("\n")[0][:60])
+                          for i, c in enumerate(executed.cells) if c.cell_type == "code"), reverse=True)[:5]
+        print(f"{name}: slowest cells " + "; ".join(f"#{i} {d:.1f} s `{line}`" for d, i, line in slowest))
+        return strip_papermill(executed)
 
 
 def _error_cell(executed: Path) -> str | None:

@@ -21,7 +21,7 @@
 # | 02 | neighbourhood collaborative filtering |
 # | 03 | matrix factorisation |
 # | 04 | MLP recommenders and neural collaborative filtering |
-# | 05–10 | CNN, RNN, autoencoder and GAN recommenders, beyond accuracy, serving (coming chapter by chapter) |
+# | later | CNN, RNN, autoencoder and GAN recommenders, beyond accuracy, serving (not yet published) |
 #
 # Read each notebook top to bottom and run its cells in order. The cell tagged `parameters` just below holds every
 # knob; change a value there (or pass it with papermill, `python -m recsys_helpers run -p NAME=VALUE`) and rerun.
@@ -152,8 +152,7 @@ else:
 # %% [markdown]
 # Read the rows together: the overall share of whole stars mixes years when nothing else could be chosen with years
 # when half stars could, so it says as much about the interface as about taste (a dataset collected before 2003, such
-# as ml-100k, has whole stars only). A model that predicts the mean for everyone is already not absurd, which is why
-# notebook 01 starts from exactly that baseline.
+# as ml-100k, has whole stars only).
 #
 # ## 5. The long tail
 # Sort the movies from most to least rated. A few blockbusters collect a large share of all ratings; most movies have
@@ -276,8 +275,10 @@ print(f"{len(tags):,} tags from {tags.user_id.nunique()} users on {tags.item_id.
 tags.tag.str.lower().value_counts().head(TOP_N).rename_axis("tag").to_frame("times used")
 
 # %% [markdown]
-# Few users tag, and tags are messy free text, but they describe content ("atmospheric", "twist ending") that ratings
-# alone cannot. Content-aware models (a later chapter) can use them.
+# Few users tag, and tags are messy free text. Most of the frequent ones describe content that ratings alone cannot
+# ("atmospheric", "surreal", "superhero"), but the most frequent of all, "in netflix queue", is personal bookkeeping,
+# not content: a model that learns from tags has to live with such noise. Content-aware models (a later chapter) can
+# use them.
 #
 # ## 9. The best-liked movies, and why averages mislead
 

@@ -56,7 +56,7 @@ NEUMF_ALPHA = 0.5  # weight of GMF (vs MLP) in NeuMF's initial output layer
 NCF_BATCH = 16384
 DOT_FACTORS = 32  # the dot-product model of section 9
 DOT_REG = 1e-3
-WMF_SETTINGS = {"factors": 64, "alpha": 20.0, "reg": 100.0, "iterations": 10}  # notebook 03's choice on validation
+WMF_SETTINGS = {"factors": 128, "alpha": 3.0, "reg": 30.0, "iterations": 20}  # notebook 03's choice on validation
 DOT_EPOCHS = 10  # fewer model-epochs than NeuMF's pre-training + fine-tuning
 # the paper's protocol: leave-last-out, 1 held-out item + 99 sampled negatives
 N_EVAL_NEG = 99

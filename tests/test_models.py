@@ -1,0 +1,70 @@
+"""The package's reusable models: WMF's conjugate-gradient half step against the exact solve, BPR-MF's scores
+against its training output, and early stopping on a ranking metric."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recsys_helpers.evaluation import evaluate_ranking
+from recsys_helpers.split import stratified_split
+
+
+def test_wmf_cg_half_step_converges_to_the_exact_solution():
+    from recsys_helpers.models import WMF
+
+    rng = np.random.default_rng(0)
+    C = sp.random(30, 40, density=0.2, random_state=1, format="csr")
+    C.data[:] = 1.0
+    F = rng.normal(size=(40, 6))
+    exact = WMF.half_step(C, F, alpha=4.0, reg=0.5)
+    # the exact solution by hand for row 3: (FᵀF + λI + α F_rᵀF_r) x = (1 + α) F_rᵀ1
+    cols = C[3].indices
+    by_hand = np.linalg.solve(F.T @ F + 0.5 * np.eye(6) + 4.0 * F[cols].T @ F[cols], 5.0 * F[cols].sum(0))
+    assert np.allclose(exact[3], by_hand)
+    # CG from zero reaches the exact solution in at most k = 6 steps (exact arithmetic), and a few steps get close
+    assert np.allclose(WMF.cg_half_step(C, F, np.zeros((30, 6)), 4.0, 0.5, steps=12), exact, atol=1e-8)
+    one = np.abs(WMF.cg_half_step(C, F, np.zeros((30, 6)), 4.0, 0.5, steps=1) - exact).max()
+    three = np.abs(WMF.cg_half_step(C, F, np.zeros((30, 6)), 4.0, 0.5, steps=3) - exact).max()
+    assert three < one
+    # a start at the solution stays there (the residual is zero), and a row with no interactions solves to zero
+    assert np.allclose(WMF.cg_half_step(C, F, exact, 4.0, 0.5, steps=3), exact, atol=1e-10)
+
+
+def test_wmf_cg_and_exact_fits_rank_alike_and_call_back_every_iteration(synthetic):
+    from recsys_helpers.models import WMF
+
+    train, test = stratified_split(synthetic.ratings, 0.2, 42)
+    seen = []
+    cg = WMF(factors=4, alpha=5.0, reg=1.0, iterations=6, seed=0).fit(train, on_iteration=lambda i, m: seen.append(i))
+    assert seen == [1, 2, 3, 4, 5, 6]
+    exact = WMF(factors=4, alpha=5.0, reg=1.0, iterations=6, cg_steps=None, seed=0).fit(train)
+    a, b = (evaluate_ranking(m, train, test)["ndcg@10"] for m in (cg, exact))
+    assert abs(a - b) < 0.03
+    with pytest.raises(ValueError, match="cg_steps >= 1"):
+        WMF(cg_steps=0)
+
+
+def test_bpr_mf_learns_and_its_scores_match_its_training_output(synthetic):
+    import keras
+    from recsys_helpers.interactions import train_index
+    from recsys_helpers.models import BPRMF, bpr_loss
+    from recsys_helpers.training import NegativeSampling, RankingEarlyStopping
+
+    train, test = stratified_split(synthetic.ratings, 0.2, 42)
+    inner, val = stratified_split(train, 0.2, 42)
+    index = train_index(inner)
+    keras.utils.set_random_seed(0)
+    model = BPRMF(index.ids.n_users, index.ids.n_items, 8, reg=1e-4)
+    model.compile(optimizer=keras.optimizers.Adam(0.02), loss=bpr_loss)
+    stop = RankingEarlyStopping(inner, val, every=1, patience=2)
+    model.fit(NegativeSampling(index.seen, 256, 4, "triples", 0), epochs=12, verbose=0, callbacks=[stop])
+    best = max(stop.checks, key=stop.checks.get)
+    assert evaluate_ranking(model, inner, val)["ndcg@10"] == pytest.approx(stop.checks[best])  # best weights restored
+    assert stop.checks[best] > 2 * evaluate_ranking(
+        lambda u: np.random.default_rng(0).random((len(u), index.ids.n_items)), inner, val)["ndcg@10"]
+    assert max(stop.checks) < 12 and len(stop.checks) == max(stop.checks)  # it stopped early, checking every epoch
+    # scores(u)[i] − scores(u)[j] is what the model returns for the triple (u, i, j)
+    triples = np.array([[0, 1, 2], [3, 4, 0]])
+    x_uij = keras.ops.convert_to_numpy(model(triples))
+    s = model.scores([0, 3])
+    assert np.allclose(x_uij, [s[0, 1] - s[0, 2], s[1, 4] - s[1, 0]], atol=1e-5)
+    assert float(keras.ops.convert_to_numpy(bpr_loss(None, keras.ops.convert_to_tensor([0.0])))[0]) == pytest.approx(np.log(2))
