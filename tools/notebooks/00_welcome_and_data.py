@@ -3,7 +3,8 @@
 #
 # **Deep Learning for Recommender Systems** is a course of notebooks that goes from collaborative filtering and
 # matrix factorisation to MLP, CNN, RNN, autoencoder and GAN recommenders. Every model is trained for real on
-# MovieLens, evaluated on the same split with the same metrics, and lands on one course leaderboard.
+# MovieLens and evaluated under one of the course's shared protocols (the same split and metrics for every model of a
+# protocol), and lands on the course leaderboard, one table per protocol.
 #
 # **In this notebook you will**
 # - check that your environment (TensorFlow, Keras 3, CPU or GPU) is ready;

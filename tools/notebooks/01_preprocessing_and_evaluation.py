@@ -573,7 +573,7 @@ with pd.option_context("display.max_colwidth", None):
 #   **train** (a user with 10 interactions or fewer stays wholly in train);
 # - each event is predicted **one step ahead** from the user's *true* history before it (for the third test event,
 #   the history includes the first two, as it would in a live system), ranking every training item the user has not
-#   interacted with yet (about 9,700 candidates on ml-latest-small);
+#   interacted with yet (on ml-latest-small, about 9,500 movies of the sequential training part, less those seen);
 # - **HR@10**, **NDCG@10** and **MRR@10** are averaged over events. With one relevant item per event, NDCG@10 is
 #   $1/\log_2(r+1)$ and MRR@10 is $1/r$ when the item is at rank $r \le 10$, and 0 otherwise.
 #
@@ -629,13 +629,15 @@ for name, model in sequential_models.items():
     per_event[name] = evaluate_sequential(model, seq, "test", k=K, per_event=True)
     test_metrics = per_event[name][[f"hit_rate@{K}", f"ndcg@{K}", f"mrr@{K}"]].mean().to_dict()
     results.record(name, "sequential", test_metrics, train_seconds=t.seconds)
-    se = per_event[name][f"ndcg@{K}"].std() / np.sqrt(len(per_event[name]))
+    user_means = per_event[name].groupby("user_id")[f"ndcg@{K}"].mean()
+    se = user_means.std() / np.sqrt(len(user_means))
     seq_rows[name] = {f"val ndcg@{K}": val[f"ndcg@{K}"], **{f"test {m}": v for m, v in test_metrics.items()},
-                      f"test ndcg@{K} std. error": se}
+                      f"test ndcg@{K} std. error (users)": se}
 pd.DataFrame(seq_rows).T
 
 # %% [markdown]
-# The standard error is the per-event standard deviation over $\sqrt{\text{events}}$. To compare two models we use the
+# The standard error is computed over users, the standard deviation of the users' mean NDCG over
+# $\sqrt{\text{users}}$: a user's five events share a history, so they are not independent. To compare two models we use the
 # **paired bootstrap**: both models are scored on the *same* events, so we resample *users* (with replacement, all five
 # events of a user together, since they share a history and are not independent) many times, recompute the mean
 # difference each time, and read the middle 95% of those differences as the interval. Pairing removes the part of the

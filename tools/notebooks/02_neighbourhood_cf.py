@@ -218,7 +218,7 @@ toy = toy_matrix.stack().dropna().rename("rating").rename_axis(["user", "movie"]
 toy["user_id"] = toy.user.map({p: n for n, p in enumerate(people)})
 toy["item_id"] = toy.movie.map({m: n for n, m in enumerate(movies)})
 toy_ids = IdMap.from_train(toy)
-R_toy = toy_ids.interactions(toy, values="rating")  # 5 × 6 sparse matrix, 22 stored ratings
+R_toy = toy_ids.interactions(toy, values="rating")  # 5 × 6 sparse matrix, 21 stored ratings
 rows, cols = cells(R_toy)
 toy_user_mean = np.asarray(R_toy.sum(axis=1)).ravel() / np.diff(R_toy.indptr)
 toy_item_mean = np.asarray(R_toy.sum(axis=0)).ravel() / np.bincount(cols, minlength=R_toy.shape[1])
