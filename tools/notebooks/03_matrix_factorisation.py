@@ -770,10 +770,11 @@ Code(inspect.getsource(NegativeSampling.on_epoch_end), language="python")
 # batches learned the most per second of training in earlier trials). $\lambda = 10^{-2}$ was best at every learning
 # rate, so the grid keeps it with the two best learning rates; the best, 0.05, is the largest rate tried, so the
 # optimum may lie beyond the search, which was also smaller than WMF's (18 candidates against 39). Two larger budgets
-# did better on validation: 128 factors (0.1908 against 0.1789 for 64 at a learning rate of 0.02, at about 1.6 times
-# the training time) and 8 epochs (0.1862, about 1.8 times). This notebook's 4-minute budget keeps BPR at 64 factors
-# and 4 epochs, so its result below is somewhat under what BPR can reach; WMF keeps its 128 factors because its fit
-# is cheap.
+# scored higher on validation in single runs that the search did not test with a paired bootstrap: 128 factors
+# (0.1908 against 0.1789 for 64 at a learning rate of 0.02, at about 1.6 times the training time) and 8 epochs
+# (0.1862, about 1.8 times; only 0.0023 above the chosen candidate). This notebook's 4-minute budget keeps BPR at 64
+# factors and 4 epochs, so its result below may be somewhat under what BPR can reach; WMF keeps its 128 factors
+# because its fit is cheap.
 
 # %% [markdown]
 # The model, `recsys_helpers.models.BPRMF` (later chapters compare against it, so it lives in the package; here is
