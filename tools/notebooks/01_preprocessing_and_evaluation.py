@@ -317,9 +317,10 @@ hand.round(4)
 # %% [markdown]
 # The helpers agree with the hand computation. User A's MAP@5 is $(1/2 + 2/5)/3 = 0.30$: the precisions at A's two
 # hits, summed, divided by $\min(3, 5) = 3$ because the list had room for all three relevant items; the plain mean of
-# the two precisions would be $0.45$. From here on, chapters never compute metrics themselves: they call
+# the two precisions would be $0.45$. From here on, chapters report their metrics through these helpers:
 # `evaluate_ratings(predictions, test)` or `evaluate_ranking(scores, train, test, k)`, and for the two protocols of
-# sections 7 and 8, `evaluate_sequential(model, split, which, k)` and `evaluate_cold_start(model, split, k)`.
+# sections 7 and 8, `evaluate_sequential(model, split, which, k)` and `evaluate_cold_start(model, split, k)`. Where
+# tuning or a breakdown needs raw errors, a chapter computes them in plain sight.
 #
 # **The top-K protocol.** For every test user, a model scores *all* items seen in training; the items the user rated
 # in training are removed; the best $k$ form the list. All of the user's test ratings count as relevant, whatever the

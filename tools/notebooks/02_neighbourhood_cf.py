@@ -683,7 +683,8 @@ print(f"{knn_vs_bias['verdict']}\n(difference: the baseline's mean squared error
 # Compare the columns row by row: the gain column shows how much the neighbours lower the error in each group, and the
 # line under the table counts the groups where they help. The groups hold equal numbers of test *ratings*, not of
 # users (the first two columns count both): the most active group is a handful of heavy users. The gains carry no
-# intervals, so read their signs, not their order.
+# intervals, so neither their order nor their signs is tested: read the table as a description of this split, not as
+# proof that the neighbours help every group.
 
 # %%
 activity = np.diff(R_train.indptr)[test_u]  # training ratings of the user behind each test rating
