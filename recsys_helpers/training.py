@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from .checks import require_positive_int
 from .evaluation import evaluate_ranking
+from .metrics import RANKING_METRICS
 from .sampling import sample_negatives
 
 
@@ -84,7 +85,9 @@ class RankingEarlyStopping(keras.callbacks.Callback):
 
     def __init__(self, frame, val, every: int = 1, patience: int = 1, k: int = 10, metric: str = "ndcg"):
         super().__init__()
-        self.frame, self.val, self.k = frame, val, k
+        if metric not in RANKING_METRICS:
+            raise ValueError(f"metric must be one of {sorted(RANKING_METRICS)}, got {metric!r}")
+        self.frame, self.val, self.k = frame, val, require_positive_int(k, "k")
         self.every = require_positive_int(every, "every")
         self.patience = require_positive_int(patience, "patience")
         self.metric = f"{metric}@{k}"

@@ -68,3 +68,12 @@ def test_bpr_mf_learns_and_its_scores_match_its_training_output(synthetic):
     s = model.scores([0, 3])
     assert np.allclose(x_uij, [s[0, 1] - s[0, 2], s[1, 4] - s[1, 0]], atol=1e-5)
     assert float(keras.ops.convert_to_numpy(bpr_loss(None, keras.ops.convert_to_tensor([0.0])))[0]) == pytest.approx(np.log(2))
+
+
+def test_ranking_early_stopping_refuses_bad_settings(synthetic):
+    from recsys_helpers.training import RankingEarlyStopping
+
+    with pytest.raises(ValueError, match="metric must be one of"):
+        RankingEarlyStopping(synthetic.ratings, synthetic.ratings, metric="ndgc")
+    with pytest.raises(ValueError, match="patience"):
+        RankingEarlyStopping(synthetic.ratings, synthetic.ratings, patience=0)
