@@ -138,8 +138,8 @@ class WMF:
         X = np.empty((C.shape[0], k))
         for start in range(0, C.shape[0], block):
             rows = range(start, min(start + block, C.shape[0]))
-            grams = np.stack([F[C.indices[C.indptr[r]:C.indptr[r + 1]]].T @ F[C.indices[C.indptr[r]:C.indptr[r + 1]]]
-                              for r in rows])
+            cells = (F[C.indices[C.indptr[r]:C.indptr[r + 1]]] for r in rows)  # F_r for every row r
+            grams = np.stack([F_r.T @ F_r for F_r in cells])
             X[start:start + len(rows)] = np.linalg.solve(shared + alpha * grams, rhs[rows.start:rows.stop, :, None])[:, :, 0]
         return X
 

@@ -3,7 +3,6 @@ score). Run: RECSYS_DATA_DIR=... python tools/tuning/nb03_wmf_search.py > tools/
 
 Every candidate is fitted on `inner` (train minus validation) and NDCG@10 on `val` is recorded every 5 iterations.
 """
-import itertools
 import sys
 import time
 
@@ -25,10 +24,13 @@ if len(sys.argv) > 1:  # a quick subset: python nb03_wmf_search.py 128
 print("factors,alpha,reg,iterations,val_ndcg10,seconds", flush=True)
 for k, a, l in GRID:
     checks = {}
+
+    def check(iteration, model):
+        if iteration % 5 == 0:
+            checks[iteration] = evaluate_ranking(model, inner, val)["ndcg@10"]
+
     t0 = time.perf_counter()
-    WMF(k, a, l, iterations=20, cg_steps=3, seed=SEED).fit(
-        inner, on_iteration=lambda i, m: checks.__setitem__(i, evaluate_ranking(m, inner, val)["ndcg@10"])
-        if i % 5 == 0 else None)
+    WMF(k, a, l, iterations=20, cg_steps=3, seed=SEED).fit(inner, on_iteration=check)
     secs = time.perf_counter() - t0
     for i, v in checks.items():
         print(f"{k},{a},{l},{i},{v:.4f},{secs:.1f}", flush=True)
