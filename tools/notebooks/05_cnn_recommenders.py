@@ -320,30 +320,26 @@ target_scale = float(wmf.item_factors.std())
 Y_warm = (wmf.item_factors / target_scale).astype("float32")
 
 
-class ContentScores:
-    """The cold-start scoring contract for item vectors predicted from content: user vectors · predicted vectors.
-    ``vectors`` maps each new movie id to its predicted vector; users unknown to the WMF model score 0."""
+def content_scorer(vectors, item_ids, split, user_vectors=None):
+    """The cold-start scoring contract for item vectors predicted from content: WMF's user vectors (or
+    ``user_vectors``, in WMF's user order) · the predicted vectors of the new movies ``item_ids``, as a function of
+    ``split``'s user indices. Users unknown to the WMF model score 0."""
+    known = pd.Index(wmf.ids.user_ids)
+    X = wmf.user_factors if user_vectors is None else user_vectors
+    predicted = pd.DataFrame(vectors, index=item_ids)
+    split_users = train_index(split.train).ids.user_ids
 
-    def __init__(self, user_vectors, user_ids, item_ids, vectors):
-        self.user_vectors, self.user_pos = user_vectors, pd.Index(user_ids)
-        self.vectors = pd.DataFrame(vectors, index=item_ids)
+    def scores_items(user_idx, new_items):
+        rows = known.get_indexer(split_users[user_idx])
+        users = np.where(rows[:, None] >= 0, X[np.maximum(rows, 0)], 0.0)
+        return users @ predicted.loc[new_items].to_numpy().T
 
-    def scores_items(self, user_idx, item_ids, split):
-        rows = self.user_pos.get_indexer(train_index(split.train).ids.user_ids[user_idx])
-        users = np.where(rows[:, None] >= 0, self.user_vectors[np.maximum(rows, 0)], 0.0)
-        return users @ self.vectors.loc[item_ids].to_numpy().T
-
-    def on(self, split):
-        """This model as a cold-start scorer of ``split`` (its user indices follow that split's id map)."""
-        return lambda user_idx, item_ids: self.scores_items(user_idx, item_ids, split)
+    return scores_items
 
 
-def cold_ndcg(vectors, item_ids, split, user_vectors=None, per_user=False):
-    """NDCG@K (or the per-user table) on ``split``'s new movies with WMF's user vectors and predicted item vectors."""
-    scorer = ContentScores(wmf.user_factors if user_vectors is None else user_vectors, wmf.ids.user_ids, item_ids,
-                           vectors)
-    out = evaluate_cold_start(scorer.on(split), split, k=K, per_user=per_user)
-    return out if per_user else out[f"ndcg@{K}"]
+def cold_ndcg(vectors, item_ids, split, user_vectors=None):
+    """NDCG@K on ``split``'s new movies with WMF's user vectors and predicted item vectors."""
+    return evaluate_cold_start(content_scorer(vectors, item_ids, split, user_vectors), split, k=K)[f"ndcg@{K}"]
 
 
 def fit_ridge(B, Y, lam):
@@ -541,13 +537,10 @@ plt.show()
 cold_rows = {
     "Uniformly random ranking": RandomScores(SEED),
     "User genre profile (content)": GenreProfile().fit(cold.train, data.items),
-    "Bag-of-words ridge → WMF vectors": ContentScores(wmf.user_factors, wmf.ids.user_ids, cold.new_items,
-                                                      feats.B_test @ ridge_W).on(cold),
-    "Text CNN → WMF vectors": ContentScores(wmf.user_factors, wmf.ids.user_ids, cold.new_items,
-                                            cnn.predict(feats.X_test, verbose=0)).on(cold),
-    "Text CNN, end-to-end (WMF loss)": ContentScores(
-        ops.convert_to_numpy(e2e.user_vectors), wmf.ids.user_ids, cold.new_items,
-        e2e.tower.predict(feats.X_test, verbose=0)).on(cold),
+    "Bag-of-words ridge → WMF vectors": content_scorer(feats.B_test @ ridge_W, cold.new_items, cold),
+    "Text CNN → WMF vectors": content_scorer(cnn.predict(feats.X_test, verbose=0), cold.new_items, cold),
+    "Text CNN, end-to-end (WMF loss)": content_scorer(e2e.tower.predict(feats.X_test, verbose=0), cold.new_items, cold,
+                                                      user_vectors=ops.convert_to_numpy(e2e.user_vectors)),
 }
 cold_seconds = {"Bag-of-words ridge → WMF vectors": t_wmf.seconds + t_ridge.seconds,
                 "Text CNN → WMF vectors": t_wmf.seconds + t_cnn.seconds,
