@@ -8,6 +8,8 @@ early stopping on validation.
   negatives per interaction, for the binary cross-entropy.
 - ``early_stopping``: the callback every gradient-descent model of the course uses, watching a validation metric and
   restoring the best weights.
+- ``ValidationCheck`` (notebook 05, §3; notebook 06 uses it for every sequence model): early stopping on any
+  validation score given as a function (higher is better), checked after every epoch, with the best weights restored.
 - ``RankingEarlyStopping`` (notebook 03, §7a): early stopping on a ranking metric of the validation split (NDCG@k by
   default), measured every few epochs through the model's ``scores`` method, with the best weights restored.
 
@@ -75,6 +77,43 @@ def early_stopping(monitor: str = "val_loss", patience: int = 3, mode: str = "au
     of the best epoch."""
     return keras.callbacks.EarlyStopping(monitor=monitor, patience=require_positive_int(patience, "patience"),
                                          mode=mode, restore_best_weights=True)
+
+
+class ValidationCheck(keras.callbacks.Callback):
+    """After every epoch: ``score()`` (a validation score, higher is better, kept in ``history``); keep the best
+    epoch's weights, stop after ``patience`` epochs without a new best, and restore the best weights at the end.
+    ``best_epoch`` is counted from 1."""
+
+    def __init__(self, score, patience: int = 3):
+        super().__init__()
+        if not callable(score):
+            raise TypeError(f"score must be a function that returns a validation score, got {type(score).__name__}")
+        self.score, self.patience = score, require_positive_int(patience, "patience")
+        self.history, self.best = [], None
+
+    def on_train_begin(self, logs=None):
+        self.history, self.best = [], None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = float(self.score())
+        if not np.isfinite(value):
+            raise ValueError(f"the validation score is {value} after epoch {epoch + 1}: training has diverged or the "
+                             "score function is broken (lower the learning rate, or check the score)")
+        self.history.append(value)
+        if self.best is None or value > max(self.history[:-1]):
+            self.best = self.model.get_weights()
+        elif len(self.history) - 1 - int(np.argmax(self.history)) >= self.patience:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.best is not None:
+            self.model.set_weights(self.best)
+
+    @property
+    def best_epoch(self) -> int:
+        if not self.history:
+            raise ValueError("no epoch has been checked yet")
+        return int(np.argmax(self.history)) + 1
 
 
 class RankingEarlyStopping(keras.callbacks.Callback):

@@ -77,3 +77,32 @@ def test_ranking_early_stopping_refuses_bad_settings(synthetic):
         RankingEarlyStopping(synthetic.ratings, synthetic.ratings, metric="ndgc")
     with pytest.raises(ValueError, match="patience"):
         RankingEarlyStopping(synthetic.ratings, synthetic.ratings, patience=0)
+
+
+def test_validation_check_keeps_the_best_epoch_stops_after_patience_and_restores_its_weights():
+    import keras
+    from recsys_helpers.training import ValidationCheck
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    scripted, seen = iter([0.1, 0.3, 0.3, 0.2, 0.25, 0.9]), []
+
+    def score():  # a scripted validation score; remembers the weights it was measured on
+        seen.append(model.get_weights())
+        return next(scripted)
+
+    check = ValidationCheck(score, patience=3)
+    x, y = np.random.default_rng(0).random((32, 3)), np.random.default_rng(1).random((32, 1))
+    model.fit(x, y, epochs=10, verbose=0, callbacks=[check])
+    assert check.history == [0.1, 0.3, 0.3, 0.2, 0.25]  # stopped 3 epochs after the best (a tie is no new best)
+    assert check.best_epoch == 2
+    for got, want in zip(model.get_weights(), seen[1]):
+        assert np.array_equal(got, want)
+    with pytest.raises(ValueError, match="patience"):
+        ValidationCheck(score, patience=0)
+    with pytest.raises(TypeError, match="function"):
+        ValidationCheck(0.5)
+    broken = ValidationCheck(lambda: float("nan"))
+    with pytest.raises(ValueError, match="diverged"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[broken])

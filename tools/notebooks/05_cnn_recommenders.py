@@ -93,7 +93,6 @@ if SMOKE:  # a quick end-to-end check (the tests use it): few epochs, a tiny swe
 from recsys_helpers import env
 
 tf, results = env.start_notebook("05_cnn_recommenders", SEED)
-import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -111,6 +110,8 @@ from recsys_helpers.interactions import pad_histories, sliding_windows, train_in
 from recsys_helpers import sampling
 from recsys_helpers.baselines import GenreProfile, MarkovChain, Popularity, RandomScores, RecencyItemKNN
 from recsys_helpers.models import WMF
+from recsys_helpers.content import movie_documents, tag_words, text_cnn
+from recsys_helpers.training import ValidationCheck
 from recsys_helpers.exercises import check
 
 # %% [markdown]
@@ -180,7 +181,7 @@ print(f"after ReLU and max-over-time pooling: {relu.max():.2f}, from {' '.join(w
 # - its **release year** and decade as tokens (`y_1995`, `d_1990s`), so that movies of nearby years share one;
 # - the **tags** users gave it in `tags.csv`, in the file's order, each word once.
 #
-# Tags come from few users and cover few movies (the next cell counts them). They are also user interactions: a movie
+# `movie_documents` in `recsys_helpers.content` builds them (notebook 06 reuses it). Tags come from few users and cover few movies (the next cell counts them). They are also user interactions: a movie
 # is tagged by people who watched it. On the cold-start protocol no interaction with a new movie is allowed, so **the
 # new movies' documents have no tags**. Whether the *training* documents should keep theirs is a real question: tags
 # describe the training movies better, but they are inputs that a new movie never has, so a model that leans on them
@@ -189,27 +190,14 @@ print(f"after ReLU and max-over-time pooling: {relu.max():.2f}, from {' '.join(w
 # %%
 data = load_movielens(DATASET)
 ratings, catalogue = data.ratings, data.items.set_index("item_id")
-
-
-def clean(text):
-    """Lower case, punctuation to spaces, single spaces."""
-    return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", str(text).lower())).strip()
-
-
-titles = catalogue["title"].str.replace(r"\s*\(\d{4}\)\s*$", "", regex=True).map(clean)
-genre_tokens = catalogue["genres"].map(
-    lambda gs: " ".join("g_" + clean(g).replace(" ", "_") for g in gs if g != "(no genres listed)"))
-year_tokens = catalogue["year"].map(lambda y: "" if pd.isna(y) else f"y_{int(y)} d_{int(y) // 10 * 10}s")
-tag_text = data.tags.assign(tag=data.tags["tag"].map(clean)).groupby("item_id")["tag"].agg(
-    lambda tags: " ".join(dict.fromkeys(" ".join(tags).split())))  # each word once, in the file's order
+plain_docs = movie_documents(data.items)  # title words, genres and year tokens (recsys_helpers.content)
+tagged_docs = movie_documents(data.items, data.tags)  # the same, followed by the words of the movie's tags
+tag_text = tag_words(data.tags)
 
 
 def documents(item_ids, with_tags):
-    """The document of each movie in ``item_ids``: title words, genres, year tokens and (if asked) its tags."""
-    text = (titles + " " + genre_tokens + " " + year_tokens).str.split().str.join(" ").reindex(item_ids)
-    if with_tags:
-        text = (text + " " + tag_text.reindex(item_ids).fillna("").to_numpy()).str.strip()
-    return text.to_numpy()
+    """The document of each movie in ``item_ids``, with or without its tags."""
+    return (tagged_docs if with_tags else plain_docs).reindex(item_ids).to_numpy()
 
 
 tagged = catalogue.index.isin(tag_text.index)
@@ -370,41 +358,15 @@ print(f"WMF fitted in {t_wmf.seconds:.1f} s. Ridge, validation NDCG@{K} by λ: "
 # absent. With tags, 100 filters beat 50; dropout 0.1 and 0.3 are within a few thousandths (one run each), and the
 # search keeps the better of the two.
 #
-# Now the CNN. The model is a plain Keras functional model; a small callback scores the validation-new movies after
-# every epoch, keeps the weights of the best epoch and stops after `PATIENCE` epochs without a new best.
+# Now the CNN, a plain Keras functional model built by `text_cnn` from `recsys_helpers.content` (notebook 06 reuses
+# it; `text_cnn??` shows its dozen lines): word embeddings, one `Conv1D` per width with ReLU and max-over-time pooling,
+# dropout, a dense ReLU layer and a linear output of WMF's size. The package's `ValidationCheck` callback scores the
+# validation-new movies after every epoch, keeps the weights of the best epoch and stops after `PATIENCE` epochs
+# without a new best.
 
 # %%
 def build_text_cnn(n_words, n_out, dropout=CNN_DROPOUT, n_filters=N_FILTERS, name="text_cnn"):
-    words = keras.Input(shape=(MAX_DOC_LEN,), dtype="int32", name="document")
-    x = layers.Embedding(n_words, EMBED_DIM, name="word_embedding")(words)  # (batch, MAX_DOC_LEN, EMBED_DIM)
-    pooled = [layers.GlobalMaxPooling1D(name=f"max_over_time_{w}")(
-        layers.Conv1D(n_filters, w, activation="relu", name=f"conv_width_{w}")(x)) for w in FILTER_WIDTHS]
-    h = layers.Dropout(dropout)(layers.Concatenate(name="n_gram_features")(pooled))
-    h = layers.Dense(CNN_HIDDEN, activation="relu", name="hidden")(h)
-    return keras.Model(words, layers.Dense(n_out, name="item_vector")(h), name=name)
-
-
-class ValidationCheck(keras.callbacks.Callback):
-    """After every epoch: ``score()`` (a validation NDCG); keep the best epoch's weights, stop after ``patience``
-    epochs without a new best, and restore the best weights at the end."""
-
-    def __init__(self, score, patience=PATIENCE):
-        super().__init__()
-        self.score, self.patience, self.history, self.best = score, patience, [], None
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.history.append(self.score())
-        if self.best is None or self.history[-1] > max(self.history[:-1]):
-            self.best = self.model.get_weights()
-        elif len(self.history) - 1 - int(np.argmax(self.history)) >= self.patience:
-            self.model.stop_training = True
-
-    def on_train_end(self, logs=None):
-        self.model.set_weights(self.best)
-
-    @property
-    def best_epoch(self):
-        return int(np.argmax(self.history)) + 1
+    return text_cnn(MAX_DOC_LEN, n_words, n_out, EMBED_DIM, FILTER_WIDTHS, n_filters, CNN_HIDDEN, dropout, name)
 
 
 def train_text_cnn(f, dropout=CNN_DROPOUT, n_filters=N_FILTERS):
@@ -412,7 +374,7 @@ def train_text_cnn(f, dropout=CNN_DROPOUT, n_filters=N_FILTERS):
     keras.utils.set_random_seed(SEED)
     model = build_text_cnn(len(f.vocab), Y_warm.shape[1], dropout, n_filters)
     model.compile(optimizer=keras.optimizers.Adam(CNN_LR), loss="mse")
-    check = ValidationCheck(lambda: cold_ndcg(model.predict(f.X_val, verbose=0), val.new_items, val))
+    check = ValidationCheck(lambda: cold_ndcg(model.predict(f.X_val, verbose=0), val.new_items, val), PATIENCE)
     history = model.fit(f.X_warm, Y_warm, batch_size=CNN_BATCH, epochs=CNN_MAX_EPOCHS, callbacks=[check], verbose=0)
     return model, history, check
 
@@ -488,7 +450,7 @@ def e2e_val_ndcg():
                      user_vectors=ops.convert_to_numpy(e2e.user_vectors))
 
 
-e2e_check = ValidationCheck(e2e_val_ndcg)
+e2e_check = ValidationCheck(e2e_val_ndcg, PATIENCE)
 e2e_start = e2e_val_ndcg()
 with Timer() as t_e2e:
     e2e.fit(feats.X_warm, seen_fit, batch_size=E2E_BATCH, epochs=E2E_MAX_EPOCHS, callbacks=[e2e_check], verbose=0)
