@@ -80,26 +80,30 @@ def early_stopping(monitor: str = "val_loss", patience: int = 3, mode: str = "au
 
 
 class ValidationCheck(keras.callbacks.Callback):
-    """After every epoch: ``score()`` (a validation score, higher is better, kept in ``history``); keep the best
-    epoch's weights, stop after ``patience`` epochs without a new best, and restore the best weights at the end.
-    ``best_epoch`` is counted from 1."""
+    """Every ``every`` epochs: ``score()`` (a validation score, higher is better; the values are in ``history``, the
+    epochs they were measured after in ``epochs``); keep the best check's weights, stop after ``patience`` checks
+    without a new best, and restore the best weights at the end. ``best_epoch`` is counted from 1."""
 
-    def __init__(self, score, patience: int = 3):
+    def __init__(self, score, patience: int = 3, every: int = 1):
         super().__init__()
         if not callable(score):
             raise TypeError(f"score must be a function that returns a validation score, got {type(score).__name__}")
         self.score, self.patience = score, require_positive_int(patience, "patience")
-        self.history, self.best = [], None
+        self.every = require_positive_int(every, "every")
+        self.history, self.epochs, self.best = [], [], None
 
     def on_train_begin(self, logs=None):
-        self.history, self.best = [], None
+        self.history, self.epochs, self.best = [], [], None
 
     def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
         value = float(self.score())
         if not np.isfinite(value):
             raise ValueError(f"the validation score is {value} after epoch {epoch + 1}: training has diverged or the "
                              "score function is broken (lower the learning rate, or check the score)")
         self.history.append(value)
+        self.epochs.append(epoch + 1)
         if self.best is None or value > max(self.history[:-1]):
             self.best = self.model.get_weights()
         elif len(self.history) - 1 - int(np.argmax(self.history)) >= self.patience:
@@ -113,7 +117,7 @@ class ValidationCheck(keras.callbacks.Callback):
     def best_epoch(self) -> int:
         if not self.history:
             raise ValueError("no epoch has been checked yet")
-        return int(np.argmax(self.history)) + 1
+        return self.epochs[int(np.argmax(self.history))]
 
 
 class RankingEarlyStopping(keras.callbacks.Callback):

@@ -106,3 +106,10 @@ def test_validation_check_keeps_the_best_epoch_stops_after_patience_and_restores
     broken = ValidationCheck(lambda: float("nan"))
     with pytest.raises(ValueError, match="diverged"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[broken])
+    # every 2 epochs: checks after epochs 2, 4, 6; the best (0.5) after epoch 4 is reported as epoch 4
+    scripted = iter([0.1, 0.5, 0.2, 0.3])
+    sparse = ValidationCheck(score, patience=2, every=2)
+    model.fit(x, y, epochs=9, verbose=0, callbacks=[sparse])
+    assert sparse.epochs == [2, 4, 6, 8] and sparse.history == [0.1, 0.5, 0.2, 0.3] and sparse.best_epoch == 4
+    with pytest.raises(ValueError, match="every"):
+        ValidationCheck(score, every=0)
