@@ -105,8 +105,8 @@ from recsys_helpers.training import ValidationCheck
 # Keras stores the three input matrices side by side in one `kernel` (order $z, r, h$), the three state matrices in
 # `recurrent_kernel`, and two rows of biases (input and recurrent: the reset gate multiplies the recurrent product
 # *with* its bias, `reset_after=True`; Cho et al.'s original applies $r_t$ to $h_{t-1}$ *before* the product,
-# $\tanh(x_t W_h + (r_t \odot h_{t-1}) U_h + b_h)$, a variant Keras offers with `reset_after=False`). The cell below is those four lines, run over a random sequence and compared
-# with `keras.layers.GRU` holding the same weights.
+# $\tanh(x_t W_h + (r_t \odot h_{t-1}) U_h + b_h)$, a variant Keras offers with `reset_after=False`). The cell below
+# is those four lines, run over a random sequence and compared with `keras.layers.GRU` holding the same weights.
 
 # %%
 def gru_step(x_t, h, kernel, recurrent_kernel, bias):
@@ -142,8 +142,8 @@ print(f"weights: kernel {kernel.shape}, recurrent_kernel {recurrent_kernel.shape
 # **Why gates?** The gradient of a loss at step $T$ with respect to an input at step $t$ passes through every state in
 # between. In a plain RNN, $h_t = \tanh(x_t W + h_{t-1} U + b)$, each step multiplies it by $U^\top$ and by
 # $\tanh' \le 1$, so it tends to shrink geometrically: the *vanishing gradient* (Bengio et al., 1994). In a GRU the
-# path $h_t = z_t \odot h_{t-1} + \dots$ multiplies it by $z_t$, and in an LSTM the path $c_t = f_t \odot c_{t-1} + \dots$
-# by $f_t$: gates the network *learns*, and can hold near 1 to carry information far. The cell below measures, for
+# path $h_t = z_t \odot h_{t-1} + \dots$ multiplies it by $z_t$, and in an LSTM the path
+# $c_t = f_t \odot c_{t-1} + \dots$ by $f_t$: gates the network *learns*, and can hold near 1 to carry information far. The cell below measures, for
 # freshly initialised layers, the size of the gradient of the final state's sum with respect to each input step.
 
 # %%
@@ -963,7 +963,8 @@ check(future_leaks, [((), False)], name="causal_mask inside MultiHeadAttention (
 # </details>
 #
 # **Going further** (no checks): train SASRec with `SAS_HEADS = 2`, `SAS_BLOCKS = 1` or `SAS_MASK_PADDING = True`
-# and compare the validation curve; train the hybrid without the content CNN (the ID embedding alone) to see what content adds in each bucket;
+# and compare the validation curve; train the hybrid without the content CNN (the ID embedding alone) to see what
+# content adds in each bucket;
 # subtract $\log q_j$ from the hybrid's logits for its sampled negatives (the logQ correction of §3); train GRU4Rec
 # with the full softmax for a few epochs and compare accuracy per second of training.
 #
