@@ -29,7 +29,10 @@ def clean(text) -> str:
 
 
 def tag_words(tags: pd.DataFrame) -> pd.Series:
-    """The words of each tagged item's tags, in the file's order, each word once (a Series indexed by item_id)."""
+    """The words of each tagged item's tags, in the file's order, each word once (a Series indexed by item_id).
+    A data set without tags (ml-100k, ml-1m: an empty frame) gives an empty Series."""
+    if isinstance(tags, pd.DataFrame) and tags.empty and {"item_id", "tag"} <= set(tags.columns):
+        return pd.Series(dtype=object, name="tag")
     require_columns(tags, ["item_id", "tag"], "tags")
     return tags.assign(tag=tags["tag"].map(clean)).groupby("item_id")["tag"].agg(
         lambda words: " ".join(dict.fromkeys(" ".join(words).split())))

@@ -28,6 +28,14 @@ def test_tags_come_last_each_word_once_in_file_order_and_only_where_given(items)
     assert docs[2] == "sci fi the return g_sci_fi g_film_noir"  # no tags: no trailing space
 
 
+def test_a_data_set_without_tags_gives_the_plain_documents(items):
+    no_tags = pd.DataFrame({"user_id": [], "item_id": [], "tag": [], "timestamp": []})  # ml-100k and ml-1m
+    assert tag_words(no_tags).empty
+    assert movie_documents(items, no_tags).equals(movie_documents(items))
+    with pytest.raises(ValueError, match="tag"):
+        tag_words(pd.DataFrame({"item_id": [1]}))
+
+
 def test_documents_refuse_repeated_items_and_missing_columns(items):
     with pytest.raises(ValueError, match="repeated item_id"):
         movie_documents(pd.concat([items, items]))
