@@ -9,7 +9,8 @@ early stopping on validation.
 - ``early_stopping``: the callback every gradient-descent model of the course uses, watching a validation metric and
   restoring the best weights.
 - ``ValidationCheck`` (notebook 05, §3; notebook 06 uses it for every sequence model): early stopping on any
-  validation score given as a function (higher is better), checked after every epoch, with the best weights restored.
+  validation score given as a function (higher is better), checked every ``every`` epochs, with the best weights
+  restored.
 - ``RankingEarlyStopping`` (notebook 03, §7a): early stopping on a ranking metric of the validation split (NDCG@k by
   default), measured every few epochs through the model's ``scores`` method, with the best weights restored.
 
