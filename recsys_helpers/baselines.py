@@ -1,7 +1,8 @@
 """The baselines every chapter compares against (taught in notebook 01), one scoring contract for all.
 
 Each has ``fit(train)``; rating baselines have ``predict(user_ids, item_ids)``; the top-K baselines have
-``scores(user_idx)`` (rows of item scores in ``IdMap.from_train(train)`` order). The sequential baselines
+``scores(user_idx)`` (rows of item scores in ``IdMap.from_train(train)`` order): ``Popularity`` (notebook 01) and
+``ItemKNN``, notebook 02's top-K item-kNN, which notebooks 03 and 07 compare against. The sequential baselines
 (``Popularity``, ``MarkovChain``, ``RecencyItemKNN``, notebook 01 §7) have ``scores_next(user_idx, histories)``;
 the cold-start baselines (``RandomScores``, ``GenreProfile``, notebook 01 §8) have ``scores_items(user_idx,
 item_ids)``. See ``evaluation`` for how each protocol calls them.
@@ -148,6 +149,42 @@ class RecencyItemKNN:
                           shape=(len(histories), self.ids.n_items))
         user_space = (W @ self.columns).toarray()  # (events, users): the weighted sum of the history's columns
         return np.asarray(self.columns @ user_space.T).T  # (events, items)
+
+
+class ItemKNN:
+    """Notebook 02's top-K item-kNN on binarised interactions ``X``: the similarity of movies ``i`` and ``j`` is
+    ``c_ij / (n_i^alpha n_j^(1 - alpha))`` (``c``: co-occurrence counts, ``n``: interaction counts; ``alpha`` = 0.5
+    is cosine), every movie keeps its ``k`` most similar movies (never itself), and a user's scores are ``X S``.
+    Dense in items: it needs about 12 bytes per pair of training items."""
+
+    def __init__(self, k: int = 50, alpha: float = 0.5):
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a whole number >= 1, got {k!r}")
+        if not 0 <= alpha <= 1:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+        self.k, self.alpha = int(k), float(alpha)
+
+    def fit(self, train: pd.DataFrame) -> "ItemKNN":
+        require_columns(train, ["user_id", "item_id"], "train")
+        index = train_index(train)
+        self.ids = index.ids
+        self.X = index.seen.astype(np.float32).tocsr()
+        C = (self.X.T @ self.X).toarray()
+        n = np.maximum(C.diagonal(), 1).astype(np.float32)
+        S = C / n[:, None] ** np.float32(self.alpha) / n[None, :] ** np.float32(1 - self.alpha)
+        del C
+        np.fill_diagonal(S, 0)  # a movie is not its own neighbour
+        k = min(self.k, S.shape[0] - 1)
+        if k == 0:  # a single training item has no neighbours
+            self.S = sp.csc_matrix(S.shape, dtype=np.float32)
+            return self
+        top = np.argpartition(-S, k - 1, axis=0)[:k]  # the k most similar movies of every column
+        self.S = sp.csc_matrix((np.take_along_axis(S, top, axis=0).ravel(order="F"), top.ravel(order="F"),
+                                np.arange(0, S.shape[1] * k + 1, k)), shape=S.shape)
+        return self
+
+    def scores(self, user_idx) -> np.ndarray:
+        return (self.X[np.asarray(user_idx)] @ self.S).toarray()
 
 
 class RandomScores:

@@ -129,3 +129,42 @@ def test_wmf_learns_more_than_popularity_and_refuses_bad_settings(synthetic):
     assert np.allclose(again.scores([0]), wmf.scores([0]))  # seeded
     with pytest.raises(ValueError, match="factors >= 1"):
         WMF(factors=0)
+
+
+# --------------------------------------------------------------------------------------------- ItemKNN (notebook 02)
+
+# users 1–3 over movies 10, 20, 30: counts n = (3, 2, 1); co-occurrences c(10,20) = 2, c(10,30) = 1, c(20,30) = 0
+KNN_FRAME = pd.DataFrame({"user_id": [1, 1, 2, 2, 3, 3], "item_id": [10, 20, 10, 20, 10, 30]})
+
+
+def test_item_knn_similarities_and_scores_by_hand():
+    from recsys_helpers.baselines import ItemKNN
+    knn = ItemKNN(k=2, alpha=0.5).fit(KNN_FRAME)
+    S = knn.S.toarray()
+    assert S[0, 1] == pytest.approx(2 / np.sqrt(3 * 2)) and S[1, 0] == pytest.approx(2 / np.sqrt(6))
+    assert S[0, 2] == pytest.approx(1 / np.sqrt(3)) and S[1, 2] == 0
+    assert np.all(np.diag(S) == 0), "a movie must not be its own neighbour"
+    # user 3 (index 2) saw 10 and 30: score of 20 = s(10, 20) + s(30, 20) = 2/√6 + 0
+    assert knn.scores([2])[0, 1] == pytest.approx(2 / np.sqrt(6))
+
+
+def test_item_knn_alpha_weights_the_candidate_and_k_keeps_the_nearest():
+    from recsys_helpers.baselines import ItemKNN
+    S = ItemKNN(k=2, alpha=1.0).fit(KNN_FRAME).S.toarray()  # c_ij / n_i: divides by the source's count only
+    assert S[0, 1] == pytest.approx(2 / 3) and S[1, 0] == pytest.approx(2 / 2)
+    S1 = ItemKNN(k=1, alpha=0.5).fit(KNN_FRAME).S.toarray()  # column j keeps only its nearest movie
+    assert (S1 > 0).sum(axis=0).tolist() == [1, 1, 1] and S1[1, 0] > 0 and S1[0, 2] > 0
+
+
+@pytest.mark.parametrize("kwargs", [{"k": 0}, {"k": 2.5}, {"k": True}, {"alpha": -0.1}, {"alpha": 1.5}])
+def test_item_knn_rejects_bad_settings(kwargs):
+    from recsys_helpers.baselines import ItemKNN
+    with pytest.raises(ValueError):
+        ItemKNN(**kwargs)
+
+
+def test_item_knn_on_the_standard_split(standard_split):
+    """Notebook 02's recorded value with k = 50, α = 0.5 on ml-latest-small's standard split."""
+    from recsys_helpers.baselines import ItemKNN
+    train, test = standard_split
+    assert evaluate_ranking(ItemKNN(50, 0.5).fit(train), train, test, 10)["ndcg@10"] == pytest.approx(0.3237, abs=2e-4)
