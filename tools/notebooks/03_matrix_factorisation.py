@@ -91,7 +91,7 @@ from recsys_helpers.data import load_movielens
 from recsys_helpers.split import stratified_split
 from recsys_helpers.evaluation import Timer, evaluate_ranking, evaluate_ratings, paired_bootstrap, top_k
 from recsys_helpers.interactions import IdMap
-from recsys_helpers.baselines import BiasBaseline, GlobalMean, Popularity
+from recsys_helpers.baselines import BiasBaseline, GlobalMean, ItemKNN, Popularity
 from recsys_helpers.plots import plot_training_curves, plot_comparison
 from recsys_helpers.exercises import check
 from recsys_helpers.models import WMF, BiasedMF, BPRMF, bpr_loss
@@ -968,28 +968,13 @@ print(f"WMF refitted on all of train in {t.seconds:.1f} s: test NDCG@{TOP_N} {wm
 # **The implicit models side by side.** Notebook 02's best top-K model, item-kNN on co-occurrences, is the bar on
 # this protocol; we retrain it here with the settings notebook 02 chose on validation (`KNN_RANKING`): binarised
 # interactions $X$, cosine similarities $c_{ij} / (n_i^{\alpha} n_j^{1-\alpha})$ between movies, the $k$ most
-# similar movies kept for each movie, and scores $X S$. The verdicts are paired bootstraps over the test users of
-# their NDCG@10; each line names the model with the higher mean first.
+# similar movies kept for each movie, and scores $X S$ (`recsys_helpers.baselines.ItemKNN`, since notebook 07 uses it
+# too). The verdicts are paired bootstraps over the test users of their NDCG@10; each line names the model with the
+# higher mean first.
 
 # %%
-def item_knn_scores(frame, k, alpha):
-    """Notebook 02's top-K item-kNN: scores X S, S keeping for every movie its k most similar movies by
-    c_ij / (n_i^α n_j^(1-α)) (c: co-occurrence counts, n: interaction counts)."""
-    X = IdMap.from_train(frame).interactions(frame).astype(np.float32).tocsr()
-    C = X.T @ X.toarray()
-    n = np.maximum(C.diagonal(), 1).astype(np.float32)
-    S = C / n[:, None] ** np.float32(alpha) / n[None, :] ** np.float32(1 - alpha)
-    del C
-    np.fill_diagonal(S, 0)  # a movie is not its own neighbour
-    k = min(k, S.shape[0] - 1)
-    top = np.argpartition(-S, k - 1, axis=0)[:k]  # the k most similar movies of every column
-    S_k = sp.csc_matrix((np.take_along_axis(S, top, axis=0).ravel(order="F"), top.ravel(order="F"),
-                         np.arange(0, S.shape[1] * k + 1, k)), shape=S.shape)
-    return (X @ S_k).toarray()
-
-
 with Timer() as t:
-    knn_scores = item_knn_scores(train, **KNN_RANKING)
+    knn_scores = ItemKNN(**KNN_RANKING).fit(train)
 rank_models = {"Popularity": popularity.scores, "Biased MF (Keras), by predicted rating": keras_model,
                "Item-kNN top-K (co-occurrence cosine), notebook 02": knn_scores, "BPR-MF (Keras)": bpr_model,
                "WMF (numpy ALS)": wmf_model}
