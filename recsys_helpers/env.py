@@ -109,8 +109,7 @@ def require_memory(n_bytes: float, what: str, dataset: str = "this data set", sh
         raise MemoryError(
             f"With {dataset}, {what} need about {n_bytes / 2**30:,.1f} GiB of memory, but this machine has "
             f"{available / 2**30:,.1f} GiB available. Run the notebook with a smaller DATASET (ml-latest-small, "
-            f"ml-100k or ml-1m), or on a machine with more memory; a later chapter (serving and scaling) shows how "
-            f"to work at this scale without dense matrices.")
+            f"ml-100k or ml-1m), or on a machine with more memory.")
 
 
 def describe_environment() -> dict:
