@@ -798,10 +798,11 @@ print(f"Mult-VAE: best validation NDCG@{K} {val_ndcg['Mult-VAE']:.4f} after {vae
 
 # %% [markdown]
 # **Reading the curves.** The KL term starts small, because an untrained encoder maps every row to about the same
-# $q(z \mid x)$, close to the prior; it grows as the encoder learns to place users apart, and the rising $\beta$ makes
-# that growth more expensive. The training loss mixes the two terms under a changing $\beta$, so its epochs are not
-# strictly comparable; the validation NDCG is the curve that chooses the epoch. Here Mult-VAE stays below Mult-DAE at
-# every check, the opposite of Liang et al.'s finding on their data sets; with only its epochs tuned, and training
+# $q(z \mid x)$, close to the prior; it jumps within the first epochs, while $\beta$ is still tiny and the encoder
+# learns to place users apart, and then levels off as the rising $\beta$ makes every further nat of KL more
+# expensive. The training loss mixes the two terms under a changing $\beta$, so its epochs are not strictly
+# comparable; the validation NDCG is the curve that chooses the epoch. Here Mult-VAE stays below Mult-DAE at every
+# check, the opposite of Liang et al.'s finding on their data sets; with only its epochs tuned, and training
 # stopped one check after the best, it may well be under-trained. (Validation NDCG is lower than test NDCG for every
 # model in this notebook: the validation models learn from 80% of train, and each user has fewer held-out movies to
 # find.)
