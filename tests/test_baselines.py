@@ -168,3 +168,12 @@ def test_item_knn_on_the_standard_split(standard_split):
     from recsys_helpers.baselines import ItemKNN
     train, test = standard_split
     assert evaluate_ranking(ItemKNN(50, 0.5).fit(train), train, test, 10)["ndcg@10"] == pytest.approx(0.3237, abs=2e-4)
+
+
+def test_item_knn_with_a_single_training_movie_scores_zero():
+    """One movie has no neighbour: the model fits and scores 0 instead of failing in argpartition."""
+    from recsys_helpers.baselines import ItemKNN
+    one = pd.DataFrame({"user_id": [1, 2], "item_id": [10, 10]})
+    knn = ItemKNN(k=5).fit(one)
+    assert knn.S.shape == (1, 1) and knn.S.nnz == 0
+    assert knn.scores([0, 1]).tolist() == [[0.0], [0.0]]
