@@ -7,6 +7,10 @@
   (user, positive, negative) triples with the BPR loss −ln σ(x_ui − x_uj) (Rendle et al., 2009).
 - ``WMF`` (notebook 03, §7b; the strongest earlier top-K model in notebook 04's tables): weighted matrix
   factorisation of implicit feedback (Hu, Koren and Volinsky, 2008) fitted by alternating least squares in numpy.
+- ``EASE`` (notebook 07, §2; compared against in notebook 08): Steck's closed-form linear autoencoder, solved in the
+  smaller of the user and item spaces.
+- ``MultVAE`` (notebook 07, §5, which builds it layer by layer; compared against in notebook 08): the variational
+  autoencoder with a multinomial likelihood and KL annealing (Liang et al., 2018), in one compact class.
 """
 from __future__ import annotations
 
@@ -192,3 +196,133 @@ class WMF:
     def scores(self, user_idx) -> np.ndarray:
         """x_uᵀ y_i for every item: the course's scoring contract."""
         return self.user_factors[np.asarray(user_idx)] @ self.item_factors.T
+
+
+class EASE:
+    """Steck's EASE (notebook 07, §2): scores x B with B = I − P diag(P)⁻¹ (zero diagonal),
+    P = (XᵀX + λI)⁻¹, computed in the item space or, when there are fewer users than items, in the user space by the Woodbury
+    identity (B is then never formed). ``fit`` takes a dense binary users × items matrix; ``score_rows`` scores any
+    rows over the same items (fold-in for users who were not fitted)."""
+
+    def __init__(self, lam: float):
+        if not np.isfinite(lam) or lam <= 0:
+            raise ValueError(f"EASE needs a positive, finite λ (lam), got {lam}; notebook 07 tries 50 to 1600")
+        self.lam = float(lam)
+
+    def fit(self, X) -> "EASE":
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.size == 0:
+            raise ValueError(f"EASE.fit needs a non-empty 2-D users × items matrix, got shape {X.shape}")
+        self.X, n_users, n_items = X, *X.shape
+        self.user_space = n_users < n_items
+        if self.user_space:
+            self.KX = np.linalg.solve(X @ X.T + self.lam * np.eye(n_users), X)  # (XXᵀ + λI)⁻¹ X
+            self.diag_P = (1.0 - np.einsum("ui,ui->i", X, self.KX)) / self.lam
+        else:
+            P = np.linalg.inv(X.T @ X + self.lam * np.eye(n_items))
+            self.diag_P = np.diag(P).copy()
+            self.B = np.eye(n_items) - P / self.diag_P  # B = I - P diag(P)^-1: zero diagonal
+        return self
+
+    def score_rows(self, rows) -> np.ndarray:
+        """Scores of every item for user rows (binary, the fitted items as columns; fold-in for new users)."""
+        rows = np.asarray(rows, dtype=np.float64)
+        if rows.ndim != 2 or rows.shape[1] != self.X.shape[1]:
+            raise ValueError(f"rows must be a 2-D array over the {self.X.shape[1]} fitted items, got shape "
+                             f"{rows.shape}")
+        if not self.user_space:
+            return rows @ self.B
+        rows_P = (rows - (rows @ self.X.T) @ self.KX) / self.lam  # x P, without forming P
+        return rows - rows_P / self.diag_P
+
+    def scores(self, user_idx) -> np.ndarray:
+        """Scores of the fitted users ``user_idx``: the course's scoring contract."""
+        return self.score_rows(self.X[np.asarray(user_idx)])
+
+    def column(self, j: int) -> np.ndarray:
+        """Column j of B: the weight of every item in the prediction of item j."""
+        if not self.user_space:
+            return self.B[:, j]
+        e = np.zeros(self.X.shape[1])
+        e[j] = 1.0
+        P_j = (e - self.X.T @ self.KX[:, j]) / self.lam
+        return np.where(np.arange(len(e)) == j, 0.0, -P_j / self.diag_P[j])
+
+
+class _Reparameterise(layers.Layer):
+    """z = μ + σ ⊙ ε while training (μ otherwise); adds β · KL(q(z|x) ‖ N(0, I)), averaged over the batch."""
+
+    def __init__(self, seed, **kwargs):
+        super().__init__(**kwargs)
+        self.beta = keras.Variable(0.0, trainable=False, name="beta")
+        self.noise = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=False):
+        mu, log_var = inputs
+        self.add_loss(self.beta * 0.5 * ops.mean(ops.sum(ops.exp(log_var) + mu ** 2 - 1.0 - log_var, axis=-1)))
+        if not training:
+            return mu
+        return mu + ops.exp(0.5 * log_var) * keras.random.normal(ops.shape(mu), seed=self.noise)
+
+
+class _Anneal(keras.callbacks.Callback):
+    """β = beta · min(1, step / (anneal_epochs · steps per epoch)), set before every training step."""
+
+    def __init__(self, layer, beta, anneal_epochs):
+        super().__init__()
+        self.layer, self.beta, self.anneal_epochs, self.step = layer, beta, anneal_epochs, 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        total = max(1, self.anneal_epochs * self.params["steps"])
+        self.layer.beta.assign(self.beta * min(1.0, self.step / total))
+        self.step += 1
+
+
+def multinomial_nll(x, logits):
+    """−Σᵢ xᵢ log softmax(logits)ᵢ per user, averaged over the batch (the Mult-DAE and Mult-VAE likelihood)."""
+    return -ops.mean(ops.sum(x * ops.log_softmax(logits, axis=-1), axis=-1))
+
+
+class MultVAE:
+    """Mult-VAE (Liang et al., 2018), built step by step in notebook 07, §5, with its settings as defaults:
+    L2-normalised input, input dropout, encoder [items → hidden → 2 × latent] with tanh, the reparameterisation
+    trick, decoder [latent → hidden → items], the multinomial likelihood, and β grown linearly from 0 to ``beta``
+    over ``anneal_epochs`` epochs. ``fit`` takes a dense binary users × items matrix; scores are the decoder's
+    logits at z = μ(x) for the user's row (fold-in), ``score_rows`` for any rows over the same items."""
+
+    def __init__(self, hidden: int = 256, latent: int = 64, dropout: float = 0.5, beta: float = 0.2,
+                 anneal_epochs: int = 20, lr: float = 2e-3, batch_size: int = 64, seed: int = 42):
+        if hidden < 1 or latent < 1 or not 0 <= dropout < 1 or beta < 0 or anneal_epochs < 0 or lr <= 0:
+            raise ValueError(f"MultVAE needs hidden, latent >= 1, 0 <= dropout < 1, beta >= 0, anneal_epochs >= 0 "
+                             f"and lr > 0; got {hidden}, {latent}, {dropout}, {beta}, {anneal_epochs}, {lr}")
+        self.hidden, self.latent, self.dropout, self.beta = hidden, latent, dropout, beta
+        self.anneal_epochs, self.lr, self.batch_size, self.seed = anneal_epochs, lr, batch_size, seed
+
+    def build(self, n_items: int) -> keras.Model:
+        row = keras.Input((n_items,), name="history")
+        h = layers.Dropout(self.dropout, seed=self.seed, name="input_dropout")(
+            layers.UnitNormalization(name="l2_norm")(row))
+        h = layers.Dense(self.hidden, activation="tanh", name="encoder")(h)
+        mu, log_var = layers.Dense(self.latent, name="mu")(h), layers.Dense(self.latent, name="log_var")(h)
+        z = _Reparameterise(self.seed, name="z")([mu, log_var])
+        hidden = layers.Dense(self.hidden, activation="tanh", name="decoder")(z)
+        return keras.Model(row, layers.Dense(n_items, name="decoder_out")(hidden), name="mult_vae")
+
+    def fit(self, X, epochs: int) -> "MultVAE":
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.size == 0 or int(epochs) < 1:
+            raise ValueError(f"MultVAE.fit needs a non-empty 2-D users × items matrix and epochs >= 1, got shape "
+                             f"{X.shape} and epochs={epochs}")
+        keras.utils.set_random_seed(self.seed)
+        self.X, self.model = X, self.build(X.shape[1])
+        self.model.compile(optimizer=keras.optimizers.Adam(self.lr), loss=multinomial_nll)
+        anneal = _Anneal(self.model.get_layer("z"), self.beta, self.anneal_epochs)
+        self.history = self.model.fit(X, X, batch_size=self.batch_size, epochs=int(epochs), shuffle=True, verbose=0,
+                                      callbacks=[anneal])
+        return self
+
+    def score_rows(self, rows) -> np.ndarray:
+        return ops.convert_to_numpy(self.model(np.asarray(rows, dtype=np.float32), training=False))
+
+    def scores(self, user_idx) -> np.ndarray:
+        return self.score_rows(self.X[np.asarray(user_idx)])

@@ -113,3 +113,57 @@ def test_validation_check_keeps_the_best_epoch_stops_after_patience_and_restores
     assert sparse.epochs == [2, 4, 6, 8] and sparse.history == [0.1, 0.5, 0.2, 0.3] and sparse.best_epoch == 4
     with pytest.raises(ValueError, match="every"):
         ValidationCheck(score, every=0)
+
+
+def test_ease_user_and_item_space_agree_with_the_closed_form():
+    """EASE in the user space (Woodbury, fewer users than items) and in the item space both give
+    B = I − P diag(P)⁻¹ with a zero diagonal; scores are x B; columns are B's columns."""
+    from recsys_helpers.models import EASE
+    rng = np.random.default_rng(0)
+    X = (rng.random((12, 20)) < 0.3).astype(float)
+    P = np.linalg.inv(X.T @ X + 5.0 * np.eye(20))
+    B = np.eye(20) - P / np.diag(P)
+    assert np.allclose(np.diag(B), 0)
+    wide = EASE(5.0).fit(X)  # 12 users < 20 items: user space
+    assert wide.user_space
+    assert np.allclose(wide.scores(np.arange(12)), X @ B, atol=1e-10)
+    assert np.allclose(wide.column(3), B[:, 3], atol=1e-10)
+    tall = EASE(5.0).fit(np.vstack([X, X]))  # 24 users > 20 items: item space, Gram doubled
+    P2 = np.linalg.inv(2 * X.T @ X + 5.0 * np.eye(20))
+    assert not tall.user_space
+    assert np.allclose(tall.score_rows(X), X @ (np.eye(20) - P2 / np.diag(P2)), atol=1e-10)
+    assert np.allclose(tall.column(3), (np.eye(20) - P2 / np.diag(P2))[:, 3], atol=1e-10)
+
+
+def test_ease_refuses_bad_settings_and_shapes():
+    from recsys_helpers.models import EASE
+    for lam in (0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="positive"):
+            EASE(lam)
+    with pytest.raises(ValueError, match="2-D"):
+        EASE(1.0).fit(np.ones(5))
+    with pytest.raises(ValueError, match="fitted items"):
+        EASE(1.0).fit(np.eye(4)).score_rows(np.ones((2, 5)))
+
+
+def test_mult_vae_learns_two_groups_and_scores_by_fold_in():
+    """Two groups of users who watch two disjoint blocks of items: after training, a user's unseen items of their
+    own block score above the other block's (fold-in of a row the model never saw too)."""
+    from recsys_helpers.models import MultVAE, multinomial_nll
+    rng = np.random.default_rng(0)
+    X = np.zeros((64, 20), np.float32)
+    X[:32, :10] = rng.random((32, 10)) < 0.6
+    X[32:, 10:] = rng.random((32, 10)) < 0.6
+    vae = MultVAE(hidden=16, latent=4, anneal_epochs=2, batch_size=16, seed=1).fit(X, epochs=30)
+    s = vae.scores(np.arange(64))
+    assert s.shape == (64, 20)
+    assert (s[:32, :10].mean(1) > s[:32, 10:].mean(1)).all() and (s[32:, 10:].mean(1) > s[32:, :10].mean(1)).all()
+    new = np.zeros((1, 20), np.float32)
+    new[0, :3] = 1
+    assert vae.score_rows(new)[0, 3:10].min() > vae.score_rows(new)[0, 10:].max()
+    assert vae.model.get_layer("z").beta.numpy() == pytest.approx(0.2)  # annealed to β after 2 epochs
+    assert float(multinomial_nll(np.array([[1.0, 0.0]]), np.array([[0.0, 0.0]]))) == pytest.approx(np.log(2))
+    with pytest.raises(ValueError, match="dropout"):
+        MultVAE(dropout=1.0)
+    with pytest.raises(ValueError, match="epochs"):
+        MultVAE().fit(X, epochs=0)
