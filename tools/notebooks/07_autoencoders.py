@@ -258,50 +258,18 @@ print(f"PureSVD refitted on train: test NDCG@{K} "
 # this data set. With fewer users than movies the Woodbury identity moves it into the user space,
 # $P = \frac{1}{\lambda}\left(I - X^\top (XX^\top + \lambda I)^{-1} X\right)$: a users × users inverse. `EASE` below
 # uses whichever space is smaller and never forms $B$ in the user-space case: a user's scores are
-# $xB = x - (xP)\,\operatorname{diag}(P)^{-1}$.
+# $xB = x - (xP)\,\operatorname{diag}(P)^{-1}$. The class lives in the package, `recsys_helpers.models.EASE`, because
+# notebook 08 compares against it; the cell shows its code.
 
 # %%
-class EASE:
-    """Steck's EASE: scores x B with B = I - P diag(P)^-1 (zero diagonal), P = (XᵀX + λI)^-1, computed in the
-    item space or, when there are fewer users than items, in the user space by the Woodbury identity."""
+import inspect
+from IPython.display import Code
 
-    def __init__(self, lam):
-        self.lam = float(lam)
+from recsys_helpers.models import EASE  # in the package because notebook 08 compares against it: here is its code
 
-    def fit(self, X):
-        X = np.asarray(X, dtype=np.float64)
-        self.X, n_users, n_items = X, *X.shape
-        self.user_space = n_users < n_items
-        if self.user_space:
-            self.KX = np.linalg.solve(X @ X.T + self.lam * np.eye(n_users), X)  # (XXᵀ + λI)⁻¹ X
-            self.diag_P = (1.0 - np.einsum("ui,ui->i", X, self.KX)) / self.lam
-        else:
-            P = np.linalg.inv(X.T @ X + self.lam * np.eye(n_items))
-            self.diag_P = np.diag(P).copy()
-            self.B = np.eye(n_items) - P / self.diag_P  # B = I - P diag(P)^-1: zero diagonal
-        return self
+Code(inspect.getsource(EASE), language="python")
 
-    def score_rows(self, rows):
-        """Scores of every movie for user rows (binary, the fitted movies as columns; fold-in for new users)."""
-        rows = np.asarray(rows, dtype=np.float64)
-        if not self.user_space:
-            return rows @ self.B
-        rows_P = (rows - (rows @ self.X.T) @ self.KX) / self.lam  # x P, without forming P
-        return rows - rows_P / self.diag_P
-
-    def scores(self, user_idx):
-        return self.score_rows(self.X[np.asarray(user_idx)])
-
-    def column(self, j):
-        """Column j of B: the weight of every movie in the prediction of movie j."""
-        if not self.user_space:
-            return self.B[:, j]
-        e = np.zeros(self.X.shape[1])
-        e[j] = 1.0
-        P_j = (e - self.X.T @ self.KX[:, j]) / self.lam
-        return np.where(np.arange(len(e)) == j, 0.0, -P_j / self.diag_P[j])
-
-
+# %%
 def ease_item_space(X, lam):
     """EASE's scores X B by the item-space formula, written out (for the check below)."""
     P = np.linalg.inv(X.T @ X + lam * np.eye(X.shape[1]))
