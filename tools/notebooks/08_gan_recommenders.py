@@ -332,9 +332,8 @@ for n_items in [20, 200, 2000]:
 # %% [markdown]
 # The error falls roughly as $1/\sqrt{n}$ (ten times the samples, about a third of the error), and at a fixed number
 # of samples it grows with the catalogue: with thousands of movies and a hundred samples, the estimate is mostly
-# noise. Later work avoided
-# the problem by generating something continuous instead of discrete items: CFGAN, next, generates a user's whole
-# vector of real-valued purchase scores, so the gradient flows from $D$ into $G$ directly.
+# noise. Later work avoided the problem by generating something continuous instead of discrete items: CFGAN, next,
+# generates a user's whole vector of real-valued purchase scores, so the gradient flows from $D$ into $G$ directly.
 
 # %% [markdown]
 # ## 3. CFGAN: generating a user's purchase vector
@@ -596,10 +595,11 @@ display(pd.DataFrame({f"user {user} rated highest in training": titles[liked].to
 # 610 users. CFGAN is far above popularity and its own ablation (which falls below popularity): ZR and PM, together,
 # are what make it a recommender at all. Among the course's models it sits in the middle: within noise of Mult-VAE
 # and BPR-MF, and below item-kNN, WMF and EASE, each by an interval that excludes zero. EASE, a closed form with one
-# setting fitted in seconds, is ahead by the largest margin (the ratio line). Three caveats, all stated rather than measured: CFGAN trained on the
-# inner split alone and its length was capped while it was still improving (both handicaps), and notebook 03 notes
-# that its 4-epoch BPR may be under what BPR can reach. Mult-VAE here is the package's compact form of notebook 07's
-# model with the same settings; its random draws differ from that notebook's, so its numbers may differ slightly.
+# setting fitted in seconds, is ahead by the largest margin (the ratio line). Three caveats, stated rather than
+# measured: CFGAN trained on the inner split alone, and its length was capped while it was still improving (both
+# handicaps); and notebook 03 notes that its 4-epoch BPR may be under what BPR can reach. Mult-VAE here is the
+# package's compact form of notebook 07's model with the same settings; its random draws differ from that notebook's,
+# so its numbers may differ slightly.
 #
 # **What replication studies found.** Ferrari Dacrema et al. (2019, 2021) re-ran many neural recommenders of this
 # period against carefully tuned simple baselines (item-kNN, linear models, tuned matrix factorisation) and found most
@@ -1035,8 +1035,8 @@ with pd.option_context("display.width", 250, "display.max_colwidth", 40):
 # %% [markdown]
 # ## Summary
 # - A GAN trains a generator against a discriminator with two alternating updates. Its losses measure the players
-#   against each other, not the samples against the data; mode collapse and oscillation are visible on a toy as soon
-#   as the game is unbalanced.
+#   against each other, not the samples against the data; on a toy, mode collapse and oscillation appear once the
+#   game is unbalanced in the generator's favour.
 # - Recommendation is discrete; IRGAN trains its item sampler by the policy gradient, whose noise grows as the catalogue
 #   grows. CFGAN sidesteps it by generating a real-valued purchase vector.
 # - CFGAN needs zero reconstruction and partial masking: without them the generator can satisfy the discriminator
