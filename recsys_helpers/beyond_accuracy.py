@@ -7,8 +7,8 @@ least ``k`` columns; only the first ``k`` count. Each per-list metric returns th
 item id, so an id that the attribute table does not know raises a ``KeyError`` naming it rather than a wrong number.
 
 - **Intra-list diversity** (ILD@k): the mean distance over the k(k−1)/2 pairs of a list. With binary features
-  (genres) the distance is the Jaccard distance 1 − |A ∩ B| / |A ∪ B| (0 when both items have no feature); with real vectors
-  (embeddings) it is the cosine distance 1 − cos(a, b).
+  (genres) the distance is the Jaccard distance 1 − |A ∩ B| / |A ∪ B| (0 when both items have no feature); with
+  real vectors (embeddings) it is the cosine distance 1 − cos(a, b).
 - **Novelty@k**: the mean self-information −log₂ p(i) of the listed items, p(i) = the share of training users who
   interacted with item i (Zhou et al., 2010). An item no training user saw has unbounded novelty: it raises.
 - **Exposure Gini**: the Gini index of how often each catalogue item appears in all the lists together (items never
