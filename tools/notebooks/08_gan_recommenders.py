@@ -71,11 +71,11 @@ GAN_BATCH = 64
 
 # %%
 if SMOKE:  # a quick end-to-end check (the tests use it): the same data and splits, far less training
-    TOY_STEPS, TOY_COLLAPSE_STEPS, TOY_LOG_EVERY = 100, 100, 25
-    CF_MAX_EPOCHS, CF_EVERY, EASE_GRID, VAE_EPOCHS = 2, 1, [200], 2
+    TOY_STEPS, TOY_COLLAPSE_STEPS, TOY_LOG_EVERY = 50, 50, 25
+    CF_MAX_EPOCHS, CF_EVERY, EASE_GRID, VAE_EPOCHS = 2, 1, [200], 1
     WMF_SETTINGS = {**WMF_SETTINGS, "factors": 32, "iterations": 3}
-    BPR_FACTORS, BPR_EPOCHS, BPR_NEGATIVES = 32, 1, 2
-    AE_EPOCHS, GAN_STEPS, N_BOOTSTRAP = 3, 300, 200
+    BPR_FACTORS, BPR_EPOCHS, BPR_NEGATIVES = 32, 1, 1
+    AE_EPOCHS, GAN_STEPS, N_BOOTSTRAP = 2, 150, 200
 
 # %%
 from recsys_helpers import env
