@@ -272,9 +272,8 @@ print(f"({t.seconds:.1f} s for both runs)")
 # **Reading the two runs.** The two rows show a working game and the two classic failure modes:
 # - **Balanced run (top):** both modes are covered at every log point (the share stays near 0.5: the printed minimum
 #   and maximum), and the final W1 is a fraction of the distance between the modes (4), though above the floor of two
-#   data samples. The fit is not perfect: each generated peak is narrower than the data's,
-#   and a thin bridge of samples joins them (a continuous map from one-dimensional noise cannot jump from one mode to
-#   the other). The discriminator's loss sits just under $2 \ln 2$ and the generator's near $\ln 2$: the
+#   data samples. The fit is not perfect: each generated peak is narrower than the data's, and a thin bridge of
+#   samples joins them (a continuous map from one-dimensional noise cannot jump from one mode to the other). The discriminator's loss sits just under $2 \ln 2$ and the generator's near $\ln 2$: the
 #   discriminator can barely tell the two apart.
 # - **Generator-heavy run (bottom):** **mode collapse** is a share of 0 or 1: every sample lands in one mode, which
 #   fools the current discriminator just as well, and the final histogram is a single peak. **Oscillation** is the
