@@ -136,8 +136,26 @@ def evaluate_ranking(scores, train: pd.DataFrame, test: pd.DataFrame, k: int = 1
     if len(test_users) == 0:
         raise ValueError("no test user appears in train, so nothing can be recommended; check the split")
     users, recs = top_k(scores, train, k, test_users)
-    relevant = test.groupby("user_id")["item_id"].agg(set).reindex(users).tolist()
-    return _ranking_metrics(recs, relevant, check_k(k), ids.n_items, per_user, users)
+    return evaluate_lists(users, recs, test, k, ids.n_items, per_user)
+
+
+def evaluate_lists(user_ids, recommended, test: pd.DataFrame, k: int = 10, n_items: int | None = None,
+                   per_user: bool = False):
+    """The metrics of ``evaluate_ranking`` for lists made some other way (re-ranked lists in notebook 09):
+    ``recommended`` (users × ≥ k item ids, best first) for the users ``user_ids``, each of whom must have test
+    interactions. ``n_items``, the size of the catalogue the lists were drawn from, is needed for coverage."""
+    require_columns(test, ["user_id", "item_id"], "test")
+    users, recs = np.asarray(user_ids), np.asarray(recommended)
+    if recs.ndim != 2 or len(recs) != len(users):
+        raise ValueError(f"recommended must be a 2-D array with one row per user: {len(users)} users, "
+                         f"recommended of shape {recs.shape}")
+    relevant = test.groupby("user_id")["item_id"].agg(set).reindex(users)
+    if relevant.isna().any():
+        missing = relevant.index[relevant.isna()][:5].tolist()
+        raise ValueError(f"user(s) {missing} have no test interaction; evaluate only the test users")
+    if not per_user and n_items is None:
+        raise ValueError("pass n_items (the catalogue size) to compute coverage, or per_user=True")
+    return _ranking_metrics(recs, relevant.tolist(), check_k(k), n_items, per_user, users)
 
 
 def evaluate_ratings(predictions, test: pd.DataFrame) -> dict:

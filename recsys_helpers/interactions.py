@@ -142,6 +142,26 @@ def pad_histories(histories, max_len: int) -> np.ndarray:
     return out
 
 
+def training_stretches(histories, max_len: int, max_history: int):
+    """Inputs and targets (item index + 1, 0 = padding) of shape (n, max_len) for training a next-item model on
+    every position (notebook 06 teaches it; notebook 09 reuses it): the last ``max_history`` + 1 items of each
+    history are cut, from the end, into stretches whose position t is trained to predict the item after it."""
+    max_len = require_positive_int(max_len, "max_len")
+    max_history = require_positive_int(max_history, "max_history")
+    inputs, targets = [], []
+    for h in histories:
+        h = np.asarray(h[-(max_history + 1):], dtype=np.int64) + 1
+        end = len(h)
+        while end > 1:
+            start = max(0, end - 1 - max_len)
+            inputs.append(np.pad(h[start:end - 1], (max_len - (end - 1 - start), 0)))
+            targets.append(np.pad(h[start + 1:end], (max_len - (end - 1 - start), 0)))
+            end = start + 1
+    if not inputs:
+        raise ValueError("no history has two or more items, so there is no next item to train on")
+    return np.array(inputs), np.array(targets)
+
+
 def next_item_pairs(histories, max_len: int, min_history: int = 1):
     """Training pairs (history → next item) from every position of every history.
 

@@ -11,6 +11,9 @@
   smaller of the user and item spaces.
 - ``MultVAE`` (notebook 07, §5, which builds it layer by layer; compared against in notebook 08): the variational
   autoencoder with a multinomial likelihood and KL annealing (Liang et al., 2018), in one compact class.
+- ``NextItemModel``, ``sampled_softmax_loss`` and ``SASRec`` (notebook 06, §3 and §4; SASRec's attention explains
+  recommendations in notebook 09): next-item models over padded histories (``pad_histories`` convention) trained
+  with a popularity-sampled softmax and the logQ correction.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 from keras import layers, ops
 
-from .interactions import train_index
+from .interactions import pad_histories, train_index
 
 
 @keras.saving.register_keras_serializable(package="recsys_helpers")
@@ -326,3 +329,102 @@ class MultVAE:
 
     def scores(self, user_idx) -> np.ndarray:
         return self.score_rows(self.X[np.asarray(user_idx)])
+
+
+class NextItemModel(keras.Model):
+    """Shared part of the next-item models of notebook 06: item embeddings (index 0 = padding), output embeddings
+    and biases, a sampled softmax for training and ``scores_next`` for the sequential protocol. Subclasses define
+    ``encode(history, training)``, which turns a padded batch of histories into one state per position.
+
+    ``log_q`` (n_items,) holds the log of each movie's expected count among the ``n_sampled`` negatives (the logQ
+    correction); ``popularity_bias`` (n_items + 1,) starts the output biases (index 0 = padding)."""
+
+    def __init__(self, n_items, log_q, popularity_bias, max_len=50, dim=64, dropout=0.2, n_sampled=1024, seed=42,
+                 **kwargs):
+        super().__init__(**kwargs)
+        log_q, popularity_bias = np.asarray(log_q, "float32"), np.asarray(popularity_bias, "float32")
+        if log_q.shape != (n_items,) or popularity_bias.shape != (n_items + 1,):
+            raise ValueError(f"log_q must have shape ({n_items},) and popularity_bias ({n_items + 1},) (index 0 is "
+                             f"padding), not {log_q.shape} and {popularity_bias.shape}")
+        self.max_len, self.n_sampled, self.log_q = max_len, n_sampled, log_q
+        normal = keras.initializers.RandomNormal(stddev=0.1, seed=seed)
+        self.item_embedding = layers.Embedding(n_items + 1, dim, mask_zero=True, embeddings_initializer=normal,
+                                               name="item_embedding")
+        self.output_embedding = layers.Embedding(n_items + 1, dim, embeddings_initializer=normal,
+                                                 name="output_embedding")
+        self.output_bias = self.add_weight(shape=(n_items + 1,), initializer=keras.initializers.Constant(
+            popularity_bias), name="output_bias")
+        self.dropout = layers.Dropout(dropout)
+        self.sampler = keras.random.SeedGenerator(seed)
+        self.predict_state = None  # set on the first scores_next call
+
+    def logits(self, states, items):
+        """Scores of ``items`` (indices + 1), one set shared by all states: (..., dim) × (n,) → (..., n)."""
+        return ops.matmul(states, ops.transpose(self.output_embedding(items))) + ops.take(self.output_bias, items)
+
+    def call(self, inputs, training=False):
+        """Training logits: column 0 is each position's true next movie, the rest are the batch's negatives."""
+        states = self.encode(inputs["history"], training)  # (batch, T, dim)
+        target = ops.cast(inputs["target"], "int32")  # (batch, T), movie index + 1
+        negatives = ops.cast(keras.random.categorical(self.log_q[None], self.n_sampled, seed=self.sampler)[0],
+                             "int32") + 1
+        log_q_padded = ops.concatenate([ops.zeros((1,)), self.log_q])
+        positive = (ops.sum(states * self.output_embedding(target), axis=-1) + ops.take(self.output_bias, target)
+                    - ops.take(log_q_padded, target))
+        negative = self.logits(states, negatives) - ops.take(log_q_padded, negatives)
+        negative = ops.where(target[..., None] == negatives, -1e9, negative)  # a negative that is the true target
+        return ops.concatenate([positive[..., None], negative], axis=-1)
+
+    def scores_next(self, user_idx, histories):
+        """The sequential protocol's scoring contract: every movie's score after each history (its last T movies)."""
+        if self.predict_state is None:  # a functional view of encode's last state, for Keras's compiled predict()
+            history = keras.Input((self.max_len,), dtype="int32")
+            self.predict_state = keras.Model(history, self.encode(history)[:, -1]).predict
+        states = self.predict_state(pad_histories(histories, self.max_len), batch_size=1024, verbose=0)
+        return ops.convert_to_numpy(self.logits(states, ops.arange(1, self.output_bias.shape[0])))
+
+
+def sampled_softmax_loss(y_true, logits):
+    """Cross-entropy with the true next movie in column 0 (``NextItemModel.call``'s layout); ``y_true`` is ignored,
+    and padded positions get weight 0 through ``sample_weight``."""
+    return keras.losses.sparse_categorical_crossentropy(ops.zeros(ops.shape(logits)[:-1], "int32"), logits,
+                                                        from_logits=True)
+
+
+class SASRec(NextItemModel):
+    """SASRec (Kang and McAuley, 2018): causal self-attention blocks over item + position embeddings.
+
+    Padded positions are zeroed after the embedding and after every block; ``mask_padding=True`` also hides them
+    from attention (the paper's code). ``encode(..., return_attention=True)`` also returns the last block's weights,
+    shape (batch, heads, T, T)."""
+
+    def __init__(self, n_items, log_q, popularity_bias, blocks=2, heads=1, dim=64, dropout=0.2, mask_padding=False,
+                 seed=42, **kwargs):
+        super().__init__(n_items, log_q, popularity_bias, dim=dim, dropout=dropout, seed=seed, **kwargs)
+        self.dim, self.mask_padding = dim, mask_padding
+        self.position_embedding = layers.Embedding(self.max_len, dim, name="position_embedding")
+        self.attention = [layers.MultiHeadAttention(heads, dim // heads, dropout=dropout, seed=seed,
+                                                    name=f"attention_{b}") for b in range(blocks)]
+        self.norm_attention = [layers.LayerNormalization(name=f"norm_attention_{b}") for b in range(blocks)]
+        self.norm_feed_forward = [layers.LayerNormalization(name=f"norm_ff_{b}") for b in range(blocks)]
+        self.feed_forward = [(layers.Dense(dim, activation="relu", name=f"ff_{b}_1"),
+                              layers.Dense(dim, name=f"ff_{b}_2")) for b in range(blocks)]
+        self.norm_out = layers.LayerNormalization(name="norm_out")
+
+    def encode(self, history, training=False, return_attention=False, item_vectors=None):
+        """States (batch, T, dim) of a padded batch of histories; ``item_vectors`` (batch, T, dim), if given, replace
+        the looked-up item embeddings (integrated gradients in notebook 09 scales them)."""
+        keep = ops.cast(history > 0, "float32")[..., None]  # 1 for a movie, 0 for padding
+        items = self.item_embedding(history) if item_vectors is None else item_vectors
+        x = items * self.dim ** 0.5 + self.position_embedding(ops.arange(self.max_len))[None]
+        x = self.dropout(x, training=training) * keep
+        causal = ops.tril(ops.ones((self.max_len, self.max_len), dtype="bool"))[None]  # position t sees s <= t
+        mask = ops.logical_and(causal, (history > 0)[:, None, :]) if self.mask_padding else causal
+        for attention, norm_a, norm_f, (ff_1, ff_2) in zip(self.attention, self.norm_attention,
+                                                           self.norm_feed_forward, self.feed_forward):
+            a, weights = attention(norm_a(x), x, attention_mask=mask, training=training,
+                                   return_attention_scores=True)
+            x = x + a
+            x = (x + self.dropout(ff_2(self.dropout(ff_1(norm_f(x)), training=training)), training=training)) * keep
+        x = self.norm_out(x)
+        return (x, weights) if return_attention else x

@@ -231,3 +231,18 @@ def test_timer():
     with Timer() as t:
         time.sleep(0.02)
     assert 0.02 <= t.seconds < 5
+
+
+def test_evaluate_lists_matches_evaluate_ranking_and_refuses_users_without_test_items():
+    from recsys_helpers.evaluation import evaluate_lists
+    users, recs = top_k(HAND_SCORES, HAND_TRAIN, k=2, user_ids=[1, 2])
+    assert evaluate_lists(users, recs, HAND_TEST, k=2, n_items=5) == evaluate_ranking(HAND_SCORES, HAND_TRAIN,
+                                                                                      HAND_TEST, k=2)
+    per_user = evaluate_lists(users[::-1], recs[::-1], HAND_TEST, k=2, per_user=True)
+    assert per_user.index.tolist() == [2, 1] and per_user.loc[2, "ndcg@2"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="no test interaction"):
+        evaluate_lists([1, 3], recs, HAND_TEST, k=2, n_items=5)  # user 3 has no test item
+    with pytest.raises(ValueError, match="one row per user"):
+        evaluate_lists([1], recs, HAND_TEST, k=2, n_items=5)
+    with pytest.raises(ValueError, match="n_items"):
+        evaluate_lists(users, recs, HAND_TEST, k=2)

@@ -167,3 +167,42 @@ def test_mult_vae_learns_two_groups_and_scores_by_fold_in():
         MultVAE(dropout=1.0)
     with pytest.raises(ValueError, match="epochs"):
         MultVAE().fit(X, epochs=0)
+
+
+def test_training_stretches_cover_every_next_item_once_and_refuse_empty_input():
+    from recsys_helpers.interactions import training_stretches
+    inputs, targets = training_stretches([np.arange(7), np.array([3, 4])], max_len=3, max_history=10)
+    assert inputs.shape == targets.shape and inputs.shape[1] == 3
+    # every (item → next item) pair of each history appears exactly once, as index + 1
+    pairs = sorted((a, b) for x, y in zip(inputs, targets) for a, b in zip(x, y) if b > 0)
+    assert pairs == sorted([(k + 1, k + 2) for k in range(6)] + [(4, 5)])
+    assert np.all((inputs > 0) == (targets > 0))  # padding on the left of both, aligned
+    short, _ = training_stretches([np.arange(50)], max_len=5, max_history=9)  # only the last 10 items are used
+    assert set(short[short > 0]) == set(range(41, 50))
+    with pytest.raises(ValueError, match="two or more items"):
+        training_stretches([np.array([1]), np.array([], int)], max_len=3, max_history=10)
+
+
+def test_sasrec_learns_a_cycle_its_attention_is_causal_and_it_refuses_bad_priors():
+    import keras
+    from recsys_helpers.interactions import training_stretches
+    from recsys_helpers.models import SASRec, sampled_softmax_loss
+    keras.utils.set_random_seed(0)
+    n, T = 12, 6
+    histories = [np.array([(s + t) % n for t in range(30)]) for s in range(n)]  # item k is always followed by k + 1
+    log_q = np.log(np.full(n, 8 / n, "float32"))
+    model = SASRec(n, log_q, np.zeros(n + 1), max_len=T, dim=16, blocks=1, dropout=0.0, n_sampled=8, seed=0)
+    x, y = training_stretches(histories, T, 29)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=sampled_softmax_loss)
+    model.fit({"history": x, "target": y}, np.zeros(y.shape, "float32"), sample_weight=(y > 0).astype("float32"),
+              batch_size=16, epochs=15, verbose=0)
+    scores = model.scores_next(np.arange(3), [np.array([0, 1, 2]), np.array([5, 6]), np.array([10, 11])])
+    assert scores.shape == (3, n)
+    assert list(scores.argmax(axis=1)) == [3, 7, 0]
+    _, weights = model.encode(np.array([[0, 0, 0, 1, 2, 3]]), return_attention=True)
+    w = keras.ops.convert_to_numpy(weights)[0, 0]  # (T, T): row t attends over positions ≤ t only
+    assert np.allclose(np.triu(w, 1), 0) and np.allclose(w.sum(axis=1), 1, atol=1e-5)
+    h = np.array([[0, 0, 4, 5, 6, 7]])  # passing the looked-up embeddings as item_vectors changes nothing
+    assert np.allclose(model.encode(h), model.encode(h, item_vectors=model.item_embedding(h)), atol=1e-6)
+    with pytest.raises(ValueError, match="padding"):
+        SASRec(n, log_q, np.zeros(n))

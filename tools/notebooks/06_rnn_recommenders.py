@@ -72,12 +72,13 @@ if SMOKE:  # a quick end-to-end check (the tests use it): the same data and spli
 from recsys_helpers import env
 
 tf, results = env.start_notebook("06_rnn_recommenders", SEED)
+import inspect
 from pathlib import Path
 
 import keras
 from keras import layers, ops
 import numpy as np, pandas as pd, matplotlib.pyplot as plt
-from IPython.display import display
+from IPython.display import Code, display
 
 from recsys_helpers import sampling
 from recsys_helpers.baselines import MarkovChain, Popularity, RecencyItemKNN
@@ -85,7 +86,9 @@ from recsys_helpers.content import movie_documents, text_cnn
 from recsys_helpers.data import load_movielens
 from recsys_helpers.evaluation import Timer, evaluate_sequential, paired_bootstrap
 from recsys_helpers.exercises import check
-from recsys_helpers.interactions import next_item_pairs, pad_histories, train_index, user_histories
+from recsys_helpers.interactions import (next_item_pairs, pad_histories, train_index, training_stretches,
+                                         user_histories)
+from recsys_helpers.models import NextItemModel, SASRec, sampled_softmax_loss
 from recsys_helpers.results import read_results
 from recsys_helpers.split import sequential_split
 from recsys_helpers.training import ValidationCheck
@@ -254,86 +257,30 @@ print(f"validation NDCG@{K}: " + ", ".join(f"{n} {v:.4f}" for n, v in validation
 # histories into one state per position.
 
 # %%
-def training_stretches(histories, max_len, max_history):
-    """Inputs and targets (movie index + 1, 0 = padding) of shape (n, max_len): the last ``max_history`` + 1 movies
-    of each history cut, from the end, into stretches whose position t is trained to predict the movie after it."""
-    inputs, targets = [], []
-    for h in histories:
-        h = np.asarray(h[-(max_history + 1):], dtype=np.int64) + 1
-        end = len(h)
-        while end > 1:
-            start = max(0, end - 1 - max_len)
-            inputs.append(np.pad(h[start:end - 1], (max_len - (end - 1 - start), 0)))
-            targets.append(np.pad(h[start + 1:end], (max_len - (end - 1 - start), 0)))
-            end = start + 1
-    return np.array(inputs), np.array(targets)
-
-
 counts = np.asarray(index.seen.sum(axis=0)).ravel()
 log_q = np.log(sampling.popularity_probabilities(index.seen, NEG_POWER) * N_SAMPLED).astype("float32")
 popularity_bias = np.concatenate([[0.0], np.log1p(counts) - np.log1p(counts).mean()]).astype("float32")
+SHARED = dict(log_q=log_q, popularity_bias=popularity_bias, max_len=MAX_LEN, dropout=DROPOUT, n_sampled=N_SAMPLED,
+              seed=SEED)  # the settings every next-item model here shares
+Code(inspect.getsource(training_stretches) + "\n\n" + inspect.getsource(NextItemModel) + "\n\n"
+     + inspect.getsource(sampled_softmax_loss), language="python")
 
+# %% [markdown]
+# `training_stretches`, `NextItemModel` and `sampled_softmax_loss` live in the course package (`recsys_helpers`),
+# because notebook 09 reuses them; the cell above shows their source. GRU4Rec is a short subclass:
 
-class NextItemModel(keras.Model):
-    """Shared part of the next-item models: item embeddings (index 0 = padding), output embeddings and biases, a
-    sampled softmax for training and ``scores_next`` for the sequential protocol. Subclasses define ``encode``."""
-
-    def __init__(self, n_items, max_len=MAX_LEN, dim=DIM, dropout=DROPOUT, n_sampled=N_SAMPLED, **kwargs):
-        super().__init__(**kwargs)
-        self.max_len, self.n_sampled = max_len, n_sampled
-        normal = keras.initializers.RandomNormal(stddev=0.1, seed=SEED)
-        self.item_embedding = layers.Embedding(n_items + 1, dim, mask_zero=True, embeddings_initializer=normal,
-                                               name="item_embedding")
-        self.output_embedding = layers.Embedding(n_items + 1, dim, embeddings_initializer=normal,
-                                                 name="output_embedding")
-        self.output_bias = self.add_weight(shape=(n_items + 1,), initializer=keras.initializers.Constant(
-            popularity_bias), name="output_bias")
-        self.dropout = layers.Dropout(dropout)
-        self.sampler = keras.random.SeedGenerator(SEED)
-        self.predict_state = None  # set on the first scores_next call
-
-    def logits(self, states, items):
-        """Scores of ``items`` (indices + 1), one set shared by all states: (..., dim) × (n,) → (..., n)."""
-        return ops.matmul(states, ops.transpose(self.output_embedding(items))) + ops.take(self.output_bias, items)
-
-    def call(self, inputs, training=False):
-        """Training logits: column 0 is each position's true next movie, the rest are the batch's negatives."""
-        states = self.encode(inputs["history"], training)  # (batch, T, dim)
-        target = ops.cast(inputs["target"], "int32")  # (batch, T), movie index + 1
-        negatives = ops.cast(keras.random.categorical(log_q[None], self.n_sampled, seed=self.sampler)[0], "int32") + 1
-        log_q_padded = ops.concatenate([ops.zeros((1,)), log_q])
-        positive = (ops.sum(states * self.output_embedding(target), axis=-1) + ops.take(self.output_bias, target)
-                    - ops.take(log_q_padded, target))
-        negative = self.logits(states, negatives) - ops.take(log_q_padded, negatives)
-        negative = ops.where(target[..., None] == negatives, -1e9, negative)  # a negative that is the true target
-        return ops.concatenate([positive[..., None], negative], axis=-1)
-
-    def scores_next(self, user_idx, histories):
-        """The sequential protocol's scoring contract: every movie's score after each history (its last T movies)."""
-        if self.predict_state is None:  # a functional view of encode's last state, for Keras's compiled predict()
-            history = keras.Input((self.max_len,), dtype="int32")
-            self.predict_state = keras.Model(history, self.encode(history)[:, -1]).predict
-        states = self.predict_state(pad_histories(histories, self.max_len), batch_size=1024, verbose=0)
-        return ops.convert_to_numpy(self.logits(states, ops.arange(1, self.output_bias.shape[0])))
-
-
+# %%
 class GRU4Rec(NextItemModel):
     """GRU4Rec (Hidasi et al., 2016) with a sampled softmax; ``cell="lstm"`` gives the LSTM variant."""
 
     def __init__(self, n_items, cell="gru", hidden=DIM, **kwargs):
-        super().__init__(n_items, dim=hidden, **kwargs)
+        super().__init__(n_items, dim=hidden, **{**SHARED, **kwargs})
         recurrent = {"gru": layers.GRU, "lstm": layers.LSTM}[cell]
         self.recurrent = recurrent(hidden, return_sequences=True, seed=SEED, name=cell)
 
     def encode(self, history, training=False):
         x = self.dropout(self.item_embedding(history), training=training)  # the mask travels with x
         return self.dropout(self.recurrent(x, training=training), training=training)
-
-
-def sampled_softmax_loss(y_true, logits):
-    """Cross-entropy with the true next movie in column 0; padded positions get weight 0 (sample_weight)."""
-    return keras.losses.sparse_categorical_crossentropy(ops.zeros(ops.shape(logits)[:-1], "int32"), logits,
-                                                        from_logits=True)
 
 
 def train_next_item(model, max_len=MAX_LEN, max_epochs=MAX_EPOCHS, patience=PATIENCE, lr=LR):
@@ -516,41 +463,16 @@ if sweep_log.exists():
 # zero after the embedding and after every block, so they carry no information; with `SAS_MASK_PADDING = False` a
 # query may still put weight on them, which acts as an option to attend to nothing (it only dilutes the average).
 # The paper's code hides them with the attention mask instead (`SAS_MASK_PADDING = True`; try it, "Going further").
-# Training, scoring and the sampled softmax are `NextItemModel`'s, exactly as for GRU4Rec.
+# Training, scoring and the sampled softmax are `NextItemModel`'s, exactly as for GRU4Rec. SASRec too lives in the
+# package (notebook 09 explains recommendations with its attention); its source:
 
 # %%
-class SASRec(NextItemModel):
-    """SASRec (Kang and McAuley, 2018): causal self-attention blocks over item + position embeddings."""
+Code(inspect.getsource(SASRec), language="python")
 
-    def __init__(self, n_items, blocks=SAS_BLOCKS, heads=SAS_HEADS, dim=DIM, dropout=DROPOUT, **kwargs):
-        super().__init__(n_items, dim=dim, dropout=dropout, **kwargs)
-        self.dim = dim
-        self.position_embedding = layers.Embedding(self.max_len, dim, name="position_embedding")
-        self.attention = [layers.MultiHeadAttention(heads, dim // heads, dropout=dropout, seed=SEED,
-                                                    name=f"attention_{b}") for b in range(blocks)]
-        self.norm_attention = [layers.LayerNormalization(name=f"norm_attention_{b}") for b in range(blocks)]
-        self.norm_feed_forward = [layers.LayerNormalization(name=f"norm_ff_{b}") for b in range(blocks)]
-        self.feed_forward = [(layers.Dense(dim, activation="relu", name=f"ff_{b}_1"), layers.Dense(dim, name=f"ff_{b}_2"))
-                             for b in range(blocks)]
-        self.norm_out = layers.LayerNormalization(name="norm_out")
-
-    def encode(self, history, training=False, return_attention=False):
-        keep = ops.cast(history > 0, "float32")[..., None]  # 1 for a movie, 0 for padding
-        x = self.item_embedding(history) * self.dim ** 0.5 + self.position_embedding(ops.arange(self.max_len))[None]
-        x = self.dropout(x, training=training) * keep
-        causal = ops.tril(ops.ones((self.max_len, self.max_len), dtype="bool"))[None]  # position t sees s <= t
-        mask = ops.logical_and(causal, (history > 0)[:, None, :]) if SAS_MASK_PADDING else causal
-        for attention, norm_a, norm_f, (ff_1, ff_2) in zip(self.attention, self.norm_attention,
-                                                           self.norm_feed_forward, self.feed_forward):
-            a, weights = attention(norm_a(x), x, attention_mask=mask, training=training,
-                                   return_attention_scores=True)
-            x = x + a
-            x = (x + self.dropout(ff_2(self.dropout(ff_1(norm_f(x)), training=training)), training=training)) * keep
-        x = self.norm_out(x)
-        return (x, weights) if return_attention else x
-
-
-sasrec, sas_losses, sas_check, sas_seconds = train_next_item(SASRec(n_items, name="sasrec"))
+# %%
+sasrec = SASRec(n_items, blocks=SAS_BLOCKS, heads=SAS_HEADS, dim=DIM, mask_padding=SAS_MASK_PADDING, **SHARED,
+                name="sasrec")
+sasrec, sas_losses, sas_check, sas_seconds = train_next_item(sasrec)
 print(f"SASRec: {sasrec.count_params():,} parameters; best validation NDCG@{K} {max(sas_check.history):.4f} at epoch "
       f"{sas_check.best_epoch} of {len(sas_losses)} ({sas_seconds:.0f} s with the validation checks)")
 
