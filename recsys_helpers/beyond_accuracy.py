@@ -148,21 +148,35 @@ def genre_distribution(items, genres: pd.Series, weights=None) -> pd.Series:
 def calibration_kl(recommended, histories, genres: pd.Series, k: int = 10, alpha: float = 0.01,
                    per_user: bool = False):
     """Steck's miscalibration: KL(p ‖ q̃) per user, p = the genre distribution of the user's history (a sequence of
-    item ids per list), q̃ = (1 − α) q + α p with q that of the top-k list."""
+    item ids per list), q̃ = (1 − α) q + α p with q that of the top-k list (both as in ``genre_distribution``)."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1) so that the KL stays finite, got {alpha}")
     lists = _top_columns(recommended, k)
     if len(histories) != len(lists):
         raise ValueError(f"{len(histories)} histories for {len(lists)} lists; pass one history per list")
-    values = np.empty(len(lists))
-    for u, (row, history) in enumerate(zip(lists, histories)):
-        p, q = genre_distribution(history, genres), genre_distribution(row, genres)
-        every = p.index.union(q.index)
-        p, q = p.reindex(every, fill_value=0.0), q.reindex(every, fill_value=0.0)
-        q_tilde = (1 - alpha) * q + alpha * p
-        keep = p > 0
-        values[u] = float((p[keep] * np.log(p[keep] / q_tilde[keep])).sum())
-    return _finish(values, per_user)
+    lengths = np.array([len(h) for h in histories])
+    flat_history = np.concatenate([np.asarray(h).ravel() for h in histories]) if lengths.sum() else np.empty(0)
+    items, where = np.unique(np.concatenate([lists.ravel(), flat_history]), return_inverse=True)
+    item_genres = _lookup(genres, items, "genres")
+    names = sorted({g for gs in item_genres for g in gs})
+    column = {g: c for c, g in enumerate(names)}
+    shares = np.zeros((len(items), len(names)))  # each item spreads one unit evenly over its genres
+    for r, gs in enumerate(item_genres):
+        for g in gs:
+            shares[r, column[g]] += 1.0 / len(gs)
+    q = shares[where[:lists.size]].reshape(lists.shape + (len(names),)).sum(1)  # (lists, genres)
+    owner = np.repeat(np.arange(len(lists)), lengths)
+    p = np.zeros_like(q)
+    np.add.at(p, owner, shares[where[lists.size:]])
+    for mass in (p, q):
+        total = mass.sum(1, keepdims=True)
+        if (total <= 0).any():
+            raise ValueError("none of the items of a history or list has a genre; the genre distribution is "
+                             "undefined")
+        mass /= total
+    q_tilde = (1 - alpha) * q + alpha * p
+    terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0) / np.where(p > 0, q_tilde, 1.0)), 0.0)
+    return _finish(terms.sum(1), per_user)
 
 
 def activity_groups(train: pd.DataFrame, n_groups: int = 3, labels=None) -> pd.Series:

@@ -102,3 +102,21 @@ def test_activity_groups_and_accuracy_by_group():
         ba.by_group(pd.Series([0.5], index=[99]), groups)
     with pytest.raises(ValueError, match="labels"):
         ba.activity_groups(train, n_groups=2, labels=["a"])
+
+
+def test_calibration_kl_agrees_with_genre_distribution_on_random_lists():
+    rng = np.random.default_rng(3)
+    names = list("ABCDE")
+    genres = pd.Series({i: list(rng.choice(names, size=rng.integers(1, 4), replace=False)) for i in range(30)})
+    lists = rng.integers(0, 30, (6, 5))
+    histories = [rng.integers(0, 30, rng.integers(1, 12)) for _ in range(6)]
+    kl = ba.calibration_kl(lists, histories, genres, k=4, alpha=0.05, per_user=True)
+    for u in range(6):
+        p, q = ba.genre_distribution(histories[u], genres), ba.genre_distribution(lists[u, :4], genres)
+        p, q = p.reindex(names, fill_value=0.0), q.reindex(names, fill_value=0.0)
+        q_tilde = 0.95 * q + 0.05 * p
+        assert kl[u] == pytest.approx(float((p[p > 0] * np.log(p[p > 0] / q_tilde[p > 0])).sum()))
+    with pytest.raises(ValueError, match="genre"):
+        ba.calibration_kl([[4]], [[1]], pd.Series({1: ["A"], 4: []}), k=1)
+    with pytest.raises(KeyError):
+        ba.calibration_kl([[1]], [[99]], pd.Series({1: ["A"]}), k=1)
