@@ -12,7 +12,7 @@ help:
 	@echo "make course     run every notebook at its defaults into runs/<date-time>, with the leaderboard"
 	@echo "make smoke      the same with small parameters (about 5 minutes)"
 	@echo "make test       the fast test tier (unit tests, every notebook with smoke parameters)"
-	@echo "make test-full  the full tier (every notebook at its defaults under nbval, metric bars)"
+	@echo "make test-full  the full tier (every notebook at its defaults under nbval, metric bars, other data sets)"
 	@echo "make lab        JupyterLab on notebooks/ with the course's kernel"
 	@echo "make notebooks  rebuild and execute notebooks from tools/notebooks (maintainers)"
 
@@ -36,7 +36,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -m "not full" $(ARGS)
 
 test-full: $(STAMP)
-	$(BIN)/python -m pytest -m full --nbval-lax notebooks tests/test_full_tier.py $(ARGS)
+	$(BIN)/python -m pytest -m full --nbval-lax notebooks tests/test_full_tier.py tests/test_notebooks.py $(ARGS)
 
 lab: $(STAMP)
 	cd notebooks && ../$(BIN)/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)

@@ -3,7 +3,8 @@
 - Fast tier (``make test``): everything under tests/ not marked ``full``.
 - Full tier (``make test-full``): the committed notebooks under nbval (``--nbval-lax``: only cells tagged
   ``nbval-check-output`` must reproduce their stored output), then tests/test_full_tier.py, which asserts the
-  metric bars on the results those notebook runs recorded in ``$RECSYS_RUN_DIR``.
+  metric bars on the results those notebook runs recorded in ``$RECSYS_RUN_DIR``, then the runs of notebooks on
+  the other data sets' formats that tests/test_notebooks.py marks ``full``.
 """
 import os
 import tempfile

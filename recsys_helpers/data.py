@@ -669,6 +669,63 @@ def make_synthetic(n_users: int = 300, n_items: int = 500, n_factors: int = 4, r
     return RecData("synthetic", ratings, items_df, tags.reset_index(drop=True))
 
 
+def make_synthetic_ratings(n_ratings: int, n_users: int | None = None, n_items: int | None = None,
+                           n_clusters: int = 20, taste: float = 0.6, seed: int = 0) -> pd.DataFrame:
+    """A large seeded ratings frame (the loader's columns) made fast, for measuring how costs grow with the data
+    (notebook 10 times training on 10^5 to 10^7 of them). :func:`make_synthetic` is richer but builds a dense
+    user × item matrix, so it does not scale that far.
+
+    Sizes follow MovieLens by default: ``n_users = n_ratings // 100`` and ``n_items = 3 * sqrt(n_ratings)``
+    (10^6 ratings: 10,000 users, 3,000 items; ml-1m has 6,040 and 3,706). Each item belongs to one of ``n_clusters``
+    clusters and has a long-tailed popularity; users have long-tailed activity and a favourite cluster, from which
+    a share ``taste`` of their ratings is drawn (the rest follows popularity). Ratings are higher inside the
+    favourite cluster. No (user, item) pair repeats; exactly ``n_ratings`` rows, sorted by user and item, with
+    timestamps that grow down the rows.
+    """
+    for label, value in {"n_ratings": n_ratings, "n_users": n_users, "n_items": n_items,
+                         "n_clusters": n_clusters}.items():
+        if value is not None and (isinstance(value, bool) or int(value) != value or int(value) < 1):
+            raise ValueError(f"{label} must be an integer of at least 1, got {value!r}")
+    if not 0 <= taste <= 1:
+        raise ValueError(f"taste is a share of the ratings, in [0, 1]; got {taste!r}")
+    n = int(n_ratings)
+    n_users = int(n_users) if n_users is not None else max(1, n // 100)
+    n_items = int(n_items) if n_items is not None else max(n_clusters, int(3 * np.sqrt(n)))
+    if n > 0.5 * n_users * n_items:
+        raise ValueError(f"{n:,} ratings would fill more than half of a {n_users:,} × {n_items:,} matrix; "
+                         "pass more users or items")
+    rng = np.random.default_rng(seed)
+    cluster = np.sort(rng.integers(0, n_clusters, n_items))  # items sorted by cluster
+    starts = np.searchsorted(cluster, np.arange(n_clusters + 1))
+    pop = rng.permutation(1.0 / np.arange(1, n_items + 1) ** 0.8)
+    cum = np.concatenate([[0.0], np.cumsum(pop)])  # cum[j]: total popularity of items before j
+    activity = rng.lognormal(0, 1, n_users)
+    activity = np.minimum(activity, 10 * activity.mean())  # no user rates a large part of the catalogue
+    favourite = rng.integers(0, n_clusters, n_users)
+    favourite[np.diff(starts)[favourite] == 0] = cluster[0]  # a cluster with no item is nobody's favourite
+    user_bias, item_bias = rng.normal(0, 0.3, n_users), rng.normal(0, 0.4, n_items)
+    pairs, first_round = np.empty(0, np.int64), True
+    while len(pairs) < n:  # draw, drop repeated pairs, draw again for what is missing (uniform items: no stall)
+        m = int((n - len(pairs)) * 1.2) + 100
+        u = rng.choice(n_users, m, p=activity / activity.sum())
+        if first_round:
+            inside = rng.random(m) < taste
+            lo = np.where(inside, cum[starts[favourite[u]]], 0.0)
+            hi = np.where(inside, cum[starts[favourite[u] + 1]], cum[-1])
+            i = np.clip(np.searchsorted(cum, lo + rng.random(m) * (hi - lo), side="right") - 1, 0, n_items - 1)
+        else:
+            i = rng.integers(0, n_items, m)
+        first_round = False
+        drawn = np.sort(np.concatenate([pairs, u.astype(np.int64) * n_items + i]))  # by user, then item
+        pairs = drawn[np.concatenate([[True], drawn[1:] != drawn[:-1]])]  # each pair once
+    if len(pairs) > n:  # keep a random n of them, still sorted
+        pairs = np.sort(rng.choice(pairs, n, replace=False))
+    u, i = pairs // n_items, pairs % n_items
+    raw = 3.0 + user_bias[u] + item_bias[i] + 0.8 * (cluster[i] == favourite[u]) + rng.normal(0, 0.5, n)
+    return pd.DataFrame({"user_id": u + 1, "item_id": i + 1, "rating": np.clip(np.round(raw * 2) / 2, 0.5, 5.0),
+                         "timestamp": 946_684_800 + np.arange(n, dtype=np.int64)})  # time grows down the rows
+
+
 # ---------------------------------------------------------------------------------------------- synthetic folders
 
 _GENRES_100K = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",

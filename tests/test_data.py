@@ -31,7 +31,8 @@ import pytest
 from movielens_formats import EXPECTED, FORMATS, rows, write_format
 from recsys_helpers import data as rd
 from recsys_helpers.data import (ChecksumError, DataError, DatasetSpec, RecData, load_movielens, locate_movielens,
-                                 make_synthetic, verify_file, write_movielens_folder)
+                                 make_synthetic, make_synthetic_ratings, verify_file,
+                                 write_movielens_folder)
 
 NAME = "ml-latest-small"  # the spec of this name is replaced by one that points at the loopback server
 FILES = {  # a MovieLens-shaped data set small enough to build in a test (CSVs with CRLF, as GroupLens ships them)
@@ -464,6 +465,46 @@ def test_synthetic_rejects_bad_arguments(kwargs):
     args = {**dict(n_users=20, n_items=80, ratings_per_user=10), **kwargs}
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         make_synthetic(**args)
+
+
+def test_synthetic_ratings_have_the_loaders_schema_and_exact_size():
+    r = make_synthetic_ratings(20_000, seed=3)
+    assert list(r.columns) == ["user_id", "item_id", "rating", "timestamp"]
+    assert all(r[c].dtype == np.int64 for c in ["user_id", "item_id", "timestamp"]) and r.rating.dtype == np.float64
+    assert len(r) == 20_000 and not r.duplicated(["user_id", "item_id"]).any()
+    assert r.user_id.between(1, 200).all() and r.item_id.between(1, int(3 * np.sqrt(20_000))).all()
+    assert r.rating.between(0.5, 5).all() and ((r.rating * 2) % 1 == 0).all()
+    assert r.timestamp.is_monotonic_increasing and (r.user_id.diff().dropna() >= 0).all()
+    assert r.user_id.nunique() > 150  # n // 100 users by default, nearly all of them active
+
+
+def test_synthetic_ratings_are_seeded_and_have_structure():
+    a, b, c = make_synthetic_ratings(30_000, seed=1), make_synthetic_ratings(30_000, seed=1), make_synthetic_ratings(
+        30_000, seed=2)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(c)
+    sparse = make_synthetic_ratings(30_000, n_items=3000, seed=1)
+    counts = sparse.item_id.value_counts()
+    assert counts.iloc[: len(counts) // 5].sum() > 0.4 * len(sparse)  # a long tail of popularity
+    activity = a.user_id.value_counts()
+    assert activity.max() >= 4 * activity.median()  # and of activity
+    # taste: a user's favourite cluster gets the higher ratings, so more taste means higher ratings on average
+    liked = make_synthetic_ratings(30_000, n_items=3000, n_clusters=5, taste=1.0, seed=1).rating.mean()
+    neutral = make_synthetic_ratings(30_000, n_items=3000, n_clusters=5, taste=0.0, seed=1).rating.mean()
+    assert liked - neutral > 0.3
+
+
+def test_synthetic_ratings_fill_a_dense_catalogue_without_stalling():
+    r = make_synthetic_ratings(1_000, n_users=40, n_items=50, seed=0)  # half of the 2,000 cells
+    assert len(r) == 1_000 and not r.duplicated(["user_id", "item_id"]).any()
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(n_ratings=0), "n_ratings"), (dict(n_ratings=2.5), "n_ratings"),
+                                           (dict(n_users=0), "n_users"), (dict(n_clusters=True), "n_clusters"),
+                                           (dict(taste=1.5), "taste"), (dict(n_users=10, n_items=10), "half")])
+def test_synthetic_ratings_reject_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_synthetic_ratings(**{"n_ratings": 1000, **kwargs})
 
 
 # --------------------------------------------------------------------------------------------- every format
