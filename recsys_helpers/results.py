@@ -17,9 +17,12 @@ import pandas as pd
 
 RUN_DIR_ENV = "RECSYS_RUN_DIR"
 RESULTS_FILE = "results.json"
-PROTOCOLS = ("rating", "ranking", "sequential", "cold-start", "sampled")
-# the metric each protocol is ranked by, and whether lower is better
-PRIMARY_METRIC = {"rating": ("rmse", True), "ranking": ("ndcg@10", False), "sequential": ("ndcg@10", False),
+# "systems": measurements of the systems around a model (a service's latency, an index's recall against exact search,
+# a distributed run; notebook 10), not of recommendation quality: listed in their own table, never ranked
+PROTOCOLS = ("rating", "ranking", "sequential", "cold-start", "sampled", "systems")
+# the metric each protocol is ranked by (None: not ranked), and whether lower is better
+PRIMARY_METRIC = {"systems": (None, False), "rating": ("rmse", True), "ranking": ("ndcg@10", False),
+                  "sequential": ("ndcg@10", False),
                   "cold-start": ("ndcg@10", False), "sampled": ("ndcg@10", False)}
 # metrics (by their name before any "@k", any case) that are ratios in [0, 1], and errors that are >= 0
 RATIO_METRICS = {"precision", "recall", "ndcg", "hit_rate", "map", "mrr", "coverage"}
@@ -210,7 +213,8 @@ def leaderboard_markdown(tables: dict[str, pd.DataFrame], unfinished: dict[str, 
         return "\n".join(lines + ["No results were recorded.", ""])
     for protocol, table in tables.items():
         metric, lower = PRIMARY_METRIC[protocol]
-        lines += [f"## {protocol} protocol (sorted by {metric}, {'lower' if lower else 'higher'} is better)", ""]
+        lines += [f"## {protocol} protocol (sorted by {metric}, {'lower' if lower else 'higher'} is better)" if metric
+                  else f"## {protocol} (measurements of the systems around the models, not ranked)", ""]
         cols = list(table.columns)
         lines.append("| " + " | ".join(cols) + " |")
         lines.append("|" + "|".join("---" for _ in cols) + "|")

@@ -67,14 +67,11 @@ def other_datasets(tmp_path_factory):
     return root
 
 
-# The fast tier runs the first two notebooks (the data tour and every protocol) on both formats; the full tier runs
-# the rest, so that the fast tier stays within its 10 minutes.
-FAST_FORMAT_CHECKS = {"00_welcome_and_data", "01_preprocessing_and_evaluation"}
-
-
+# These runs belong to the full tier (the fast tier's time goes to one smoke run per notebook); the loader's handling
+# of both formats has its own unit tests in test_data.py.
+@pytest.mark.full
 @pytest.mark.parametrize("dataset", OTHER_DATASETS)
-@pytest.mark.parametrize("path", [nb if nb.stem in FAST_FORMAT_CHECKS else pytest.param(nb, marks=pytest.mark.full)
-                                  for nb in NOTEBOOKS], ids=[nb.stem for nb in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
 def test_notebook_runs_with_another_dataset(path, dataset, other_datasets, tmp_path, monkeypatch):
     """Nothing is tuned to ml-latest-small's sizes: every notebook runs end to end on another data set's format."""
     monkeypatch.setenv("RECSYS_DATA_DIR", str(other_datasets))

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from recsys_helpers import results as res
-from recsys_helpers.results import Results, leaderboard, leaderboard_markdown, read_results, write_leaderboard
+from recsys_helpers.results import (PRIMARY_METRIC, Results, leaderboard, leaderboard_markdown, read_results,
+                                    write_leaderboard)
 
 
 @pytest.fixture
@@ -292,3 +293,20 @@ def test_the_leaderboard_chart_marks_unfinished_rows_too(tmp_path, monkeypatch):
     (tmp_path / "timings.json").write_text(json.dumps({"03_mf": {"status": "interrupted", "seconds": 1}}))
     write_leaderboard(tmp_path)
     assert seen["rating"]["model"].tolist() == ["MF (interrupted)", "BiasBaseline", "GlobalMean"]
+
+
+def test_systems_records_are_listed_apart_and_never_ranked():
+    systems = [{"notebook": "10_serving", "model": "service", "protocol": "systems",
+                "metrics": {"p99 ms": 12.0}, "train_seconds": None},
+               {"notebook": "10_serving", "model": "index", "protocol": "systems",
+                "metrics": {"recall@10 (vs exact)": 0.97}, "train_seconds": None}]
+    tables = leaderboard(RECORDS + systems)
+    assert list(tables)[-1] == "systems" and tables["systems"]["model"].tolist() == ["service", "index"]
+    assert "p99 ms" not in tables["ranking"]  # the ranking table keeps only the ranking metrics
+    text = leaderboard_markdown(tables)
+    assert "## systems (measurements of the systems around the models, not ranked)" in text
+    assert "sorted by None" not in text
+    from recsys_helpers.plots import plot_leaderboard
+
+    fig = plot_leaderboard(tables, PRIMARY_METRIC)
+    assert len(fig.axes) == 3  # rating, ranking, sequential: systems has no panel
