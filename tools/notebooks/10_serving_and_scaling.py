@@ -798,7 +798,9 @@ print(f"one ml-25m epoch, extrapolated: MF {prediction.loc['ml-25m', 'MF: s per 
 # its size weighs more there and the slope is lower; over the last decade it is at or above 1. The reason is in the
 # optimizer: Keras's Adam updates its two slots for *every* row of an embedding table at every step (the gradient
 # touches only the batch's rows, but the moving averages decay everywhere), so a step costs more as the tables grow
-# with the data. Per rating, the MLP costs more than MF at the sizes measured (its two hidden layers).
+# with the data. The MLP (its two hidden layers) cost more per rating than MF at the smaller sizes; at 10⁷ the two
+# were close. Each point is one timing, and such timings vary from run to run by a tenth or more, so read the
+# curves' shape rather than the third digit.
 #
 # Memory grows less than in proportion to the data over this range: part of it is fixed (the traced training step,
 # the framework's own structures) and weighs most at the small end. At 10⁷ ratings it is a few hundred megabytes
