@@ -21,9 +21,8 @@ RESULTS_FILE = "results.json"
 # a distributed run; notebook 10), not of recommendation quality: listed in their own table, never ranked
 PROTOCOLS = ("rating", "ranking", "sequential", "cold-start", "sampled", "systems")
 # the metric each protocol is ranked by (None: not ranked), and whether lower is better
-PRIMARY_METRIC = {"systems": (None, False), "rating": ("rmse", True), "ranking": ("ndcg@10", False),
-                  "sequential": ("ndcg@10", False),
-                  "cold-start": ("ndcg@10", False), "sampled": ("ndcg@10", False)}
+PRIMARY_METRIC = {"rating": ("rmse", True), "ranking": ("ndcg@10", False), "sequential": ("ndcg@10", False),
+                  "cold-start": ("ndcg@10", False), "sampled": ("ndcg@10", False), "systems": (None, False)}
 # metrics (by their name before any "@k", any case) that are ratios in [0, 1], and errors that are >= 0
 RATIO_METRICS = {"precision", "recall", "ndcg", "hit_rate", "map", "mrr", "coverage"}
 ERROR_METRICS = {"rmse", "mae"}

@@ -798,9 +798,8 @@ print(f"one ml-25m epoch, extrapolated: MF {prediction.loc['ml-25m', 'MF: s per 
 # its size weighs more there and the slope is lower; over the last decade it is at or above 1. The reason is in the
 # optimizer: Keras's Adam updates its two slots for *every* row of an embedding table at every step (the gradient
 # touches only the batch's rows, but the moving averages decay everywhere), so a step costs more as the tables grow
-# with the data. The MLP (its two hidden layers) cost more per rating than MF at the smaller sizes; at 10⁷ the two
-# were close. Each point is one timing, and such timings vary from run to run by a tenth or more, so read the
-# curves' shape rather than the third digit.
+# with the data. The MLP (its two hidden layers) cost more per rating than MF in this run. Each point is one timing,
+# and such timings vary from run to run by a tenth or more, so read the curves' shape rather than the third digit.
 #
 # Memory grows less than in proportion to the data over this range: part of it is fixed (the traced training step,
 # the framework's own structures) and weighs most at the small end. At 10⁷ ratings it is a few hundred megabytes
@@ -833,7 +832,9 @@ print(f"one ml-25m epoch, extrapolated: MF {prediction.loc['ml-25m', 'MF: s per 
 # batch and `strategy.reduce` adds up the losses. Each worker's input pipeline reads its own shard of the shuffled
 # data (`dataset.shard(num_input_pipelines, input_pipeline_id)`), so the two workers together see each global batch of
 # 4,096 once. The model is an MF with item biases trained on ml-latest-small's training interactions against as many
-# random negatives (binary cross-entropy), the same model on one worker and on two.
+# random negatives (binary cross-entropy), the same model on one worker and on two. The model and the optimizer's
+# slots are both created inside the strategy's scope (`optimizer.build`): slots made lazily at the first update,
+# inside a replica's step, make that step fail under `MirroredStrategy`.
 #
 # **Loopback only.** TensorFlow's gRPC server listens on every network interface of the machine, whatever address
 # `TF_CONFIG` gives. So the two workers run inside their own network namespace (`unshare --net`, available without
@@ -905,6 +906,7 @@ def train(data_path, mode, index=0):
         b_i = layers.Embedding(int(data["n_items"]), 1)(i_in)
         model = keras.Model([u_in, i_in], ops.sum(p_u * q_i, -1) + ops.squeeze(b_i, -1))
         optimizer = keras.optimizers.Adam(LR)
+        optimizer.build(model.trainable_variables)  # its slots are made here, mirrored like the weights
 
     def dataset_fn(ctx):  # each input pipeline reads its own shard of the same shuffled stream
         ds = tf.data.Dataset.from_tensor_slices((users, items, labels)).shuffle(len(labels), seed=SEED).repeat()
