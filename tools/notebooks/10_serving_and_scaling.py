@@ -126,8 +126,7 @@ else:
     print("No course run to read (this notebook ran on its own): three models retrained on the ranking protocol.")
     retrained = {"Popularity": Popularity().fit(train).scores, "WMF": wmf.scores,
                  "EASE": EASE(EASE_LAMBDA).fit(X_tr).scores}
-    per_user = {name: (wmf_per_user if name == "WMF" else evaluate_ranking(s, train, test, K, per_user=True))
-                for name, s in retrained.items()}
+    ease_per_user = evaluate_ranking(retrained["EASE"], train, test, K, per_user=True)  # for the interval below
     board = [{"notebook": nb, "model": name, "protocol": "ranking",
               "metrics": wmf_metrics if name == "WMF" else evaluate_ranking(scores, train, test, K)}
              for (name, scores), nb in zip(retrained.items(), ["01_preprocessing_and_evaluation",
@@ -144,7 +143,7 @@ fig.suptitle("The course leaderboard" + (f" (the best {TOP} of each protocol)" i
                                          else " (three models retrained here)"), y=1.01)
 plt.show()
 if not from_run:
-    gap = paired_bootstrap(per_user["EASE"][f"ndcg@{K}"], per_user["WMF"][f"ndcg@{K}"], n_boot=N_BOOTSTRAP,
+    gap = paired_bootstrap(ease_per_user[f"ndcg@{K}"], wmf_per_user[f"ndcg@{K}"], n_boot=N_BOOTSTRAP,
                            seed=SEED, names=("EASE", "WMF"))
     print(f"NDCG@{K}, paired bootstrap over users: {gap['verdict']}")
 
@@ -435,14 +434,14 @@ plt.show()
 timed_users = all_users[:LOAD_REQUESTS]  # the same users in all four ways (all 610 at the defaults)
 
 
-def median_seconds(fn, repeats=3):
-    """The median wall time of ``repeats`` calls of fn (short timings vary from call to call)."""
+def run_times(fn, repeats=3):
+    """The wall times of ``repeats`` calls of fn (short timings vary from call to call), and fn's last result."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        fn()
+        out = fn()
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return np.array(times), out
 
 
 in_process.serve(tf.constant(timed_users[:2]))  # the first call traces the graph: keep it out of the timing
@@ -453,7 +452,8 @@ ways = {  # way -> (what it does, how many runs to take the median of: a run of 
                                             .raise_for_status() for u in timed_users], 1),
     "in process: one call, all users": (lambda: in_process.serve(tf.constant(timed_users)), 3),
     "in process: one call per user": (lambda: [in_process.serve(tf.constant([u], tf.int64)) for u in timed_users], 3)}
-batch_speed = pd.DataFrame({"seconds": {way: median_seconds(fn, repeats) for way, (fn, repeats) in ways.items()}})
+batch_speed = pd.DataFrame({"seconds": {way: float(np.median(run_times(fn, repeats)[0]))
+                                        for way, (fn, repeats) in ways.items()}})
 batch_speed["users per second"] = len(timed_users) / batch_speed["seconds"]
 print(f"top-{K} lists for {len(timed_users)} users:")
 display(batch_speed.round({"seconds": 3, "users per second": 0}))
@@ -514,13 +514,9 @@ faiss.omp_set_num_threads(2)
 
 
 def best_seconds(fn, repeats=3):
-    """The shortest wall time of ``repeats`` calls of fn, and fn's last result."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), out
+    """The shortest wall time of ``repeats`` calls of fn (§3's ``run_times``), and fn's last result."""
+    times, out = run_times(fn, repeats)
+    return times.min(), out
 
 
 def compare_search(vectors, queries, k, ef_values, label):
@@ -793,13 +789,14 @@ print(f"one ml-25m epoch, extrapolated: MF {prediction.loc['ml-25m', 'MF: s per 
       f"MLP {prediction.loc['ml-25m', 'MLP: s per epoch']:.0f} s")
 
 # %% [markdown]
-# A slope of 1 on these log axes means time grows in proportion to the data (the slopes are printed under the plot).
-# The measured lines bend upwards: at 10⁵ ratings an epoch is only a few batches, so what every epoch costs whatever
-# its size weighs more there and the slope is lower; over the last decade it is at or above 1. The reason is in the
-# optimizer: Keras's Adam updates its two slots for *every* row of an embedding table at every step (the gradient
-# touches only the batch's rows, but the moving averages decay everywhere), so a step costs more as the tables grow
-# with the data. The MLP (its two hidden layers) cost more per rating than MF in this run. Each point is one timing,
-# and such timings vary from run to run by a tenth or more, so read the curves' shape rather than the third digit.
+# A slope of 1 on these log axes means time grows in proportion to the data (the slopes are printed under the plot,
+# over the whole range and over the last decade). Below 1, what every epoch costs whatever its size weighs more at
+# the small end, where an epoch of 10⁵ ratings is only a few batches. Above 1 over the last decade, as for MF in this
+# run, each rating costs more as the data grows. The reason is in the optimizer: Keras's Adam updates its two slots
+# for *every* row of an embedding table at every step (the gradient touches only the batch's rows, but the moving
+# averages decay everywhere), so a step costs more as the tables grow with the data. The MLP (its two hidden layers)
+# cost more per rating than MF in this run. Each point is one timing, and such timings vary from run to run by a
+# tenth or more, so read the curves' shape rather than the third digit.
 #
 # Memory grows less than in proportion to the data over this range: part of it is fixed (the traced training step,
 # the framework's own structures) and weighs most at the small end. At 10⁷ ratings it is a few hundred megabytes
