@@ -5,26 +5,37 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
+# The environment installs from requirements.lock (exact versions and hashes, every platform); `make lock` refreshes it.
+PIP_PIN := pip==26.3
+UV_PIN := uv==0.13.10
 
-.PHONY: help venv course smoke test test-full lab notebooks clean-runs
+
+.PHONY: help venv lock course smoke reference test test-full lab notebooks clean-runs
 
 help:
 	@echo "make course     run every notebook at its defaults into runs/<date-time>, with the leaderboard"
 	@echo "make smoke      the same with small parameters (about 5 minutes)"
+	@echo "make reference  the notebooks with a PROFILE parameter at PROFILE=reference into notebooks/reference (hours on 2 cores)"
 	@echo "make test       the fast test tier (unit tests, every notebook with smoke parameters)"
 	@echo "make test-full  the full tier (every notebook at its defaults under nbval, metric bars, other data sets)"
 	@echo "make lab        JupyterLab on notebooks/ with the course's kernel"
 	@echo "make notebooks  rebuild and execute notebooks from tools/notebooks (maintainers)"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed: install it, or run make PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet $(PIP_PIN) $(UV_PIN)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name recsys-course --display-name "Python 3 (recsys course)" >/dev/null
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Refresh requirements.lock and environment.yml after changing a dependency in pyproject.toml (tools/lock.py), then
+# `make venv` and re-execute the notebooks: a new version can move a number.
+lock:
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) tools/lock.py
 
 course: $(STAMP)
 	$(BIN)/python -m recsys_helpers run $(ARGS)
@@ -32,11 +43,15 @@ course: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/python -m recsys_helpers run --smoke $(ARGS)
 
+reference: $(STAMP)
+	$(BIN)/python tools/reference.py $(ARGS)
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not full" $(ARGS)
 
 test-full: $(STAMP)
-	$(BIN)/python -m pytest -m full --nbval-lax notebooks tests/test_full_tier.py tests/test_notebooks.py $(ARGS)
+	$(BIN)/python -m pytest -m full --nbval-lax notebooks --ignore=notebooks/reference tests/test_full_tier.py \
+		tests/test_committed_runs.py tests/test_notebooks.py $(ARGS)
 
 lab: $(STAMP)
 	cd notebooks && ../$(BIN)/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)

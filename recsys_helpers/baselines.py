@@ -12,10 +12,48 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .checks import require_columns
 import scipy.sparse as sp
 
+from .checks import require_columns, require_finite, require_positive_int, require_seed
 from .interactions import IdMap, train_index, user_histories
+
+
+def _fitted_ids(model) -> IdMap:
+    """The IdMap of a fitted model; a model that was never fitted is refused with the fix."""
+    if not hasattr(model, "ids"):
+        raise RuntimeError(f"{type(model).__name__} has not been fitted yet: call fit(train) first, then score")
+    return model.ids
+
+
+def _user_indices(user_idx, n_users: int, model: str) -> np.ndarray:
+    """``user_idx`` as integer indices of the fitted users (0 … n_users − 1). A fraction, or an index past the end
+    or below 0 (which NumPy would count from the end: another user's scores) is refused, naming the range."""
+    idx = np.asarray(user_idx)
+    if idx.size and idx.dtype.kind not in "iu":
+        raise TypeError(f"{model}.scores takes integer user indices (IdMap.users of the training frame), got "
+                        f"{idx.dtype} values such as {idx.ravel()[:3].tolist()}")
+    idx = idx.astype(np.int64)
+    bad = idx[(idx < 0) | (idx >= n_users)]
+    if bad.size:
+        raise IndexError(f"{model}.scores: user index {bad[0]} is not one of the {n_users} fitted users (0 to "
+                         f"{n_users - 1}); map user ids with IdMap.from_train(train).users(...) of the frame it was "
+                         "fitted on")
+    return idx
+
+
+def _item_indices(histories, n_items: int, model: str) -> None:
+    """Refuse histories that hold an item index outside the fitted items (or below 0)."""
+    items = np.concatenate([np.asarray(h, dtype=np.int64).ravel() for h in histories] or [np.zeros(0, np.int64)])
+    bad = items[(items < 0) | (items >= n_items)]
+    if bad.size:
+        raise IndexError(f"{model}.scores_next: the histories hold item index {bad[0]}, but the model was fitted on "
+                         f"{n_items} items (0 to {n_items - 1}); map them with the IdMap of its training data")
+
+
+def _same_length(user_ids, item_ids) -> None:
+    if len(user_ids) != len(item_ids):
+        raise ValueError(f"user_ids and item_ids must pair up, one user per item, got {len(user_ids)} and "
+                         f"{len(item_ids)}")
 
 
 class GlobalMean:
@@ -28,10 +66,13 @@ class GlobalMean:
         return self
 
     def predict(self, user_ids, item_ids) -> np.ndarray:
+        _fitted_ids(self)
+        _same_length(user_ids, item_ids)
         return np.full(len(user_ids), self.mu)
 
     def scores(self, user_idx) -> np.ndarray:
-        return np.full((len(user_idx), self.ids.n_items), self.mu)
+        ids = _fitted_ids(self)
+        return np.full((len(_user_indices(user_idx, ids.n_users, "GlobalMean")), ids.n_items), self.mu)
 
 
 class BiasBaseline:
@@ -43,9 +84,13 @@ class BiasBaseline:
     """
 
     def __init__(self, reg_user: float = 5.0, reg_item: float = 5.0, n_iter: int = 10):
-        if reg_user < 0 or reg_item < 0:
-            raise ValueError(f"regularisation must be >= 0, got reg_user={reg_user}, reg_item={reg_item}")
-        self.reg_user, self.reg_item, self.n_iter = reg_user, reg_item, n_iter
+        try:
+            self.reg_user = require_finite(reg_user, "reg_user", non_negative=True)
+            self.reg_item = require_finite(reg_item, "reg_item", non_negative=True)
+        except ValueError as err:
+            raise ValueError(f"regularisation must be >= 0 and finite, got reg_user={reg_user!r}, "
+                             f"reg_item={reg_item!r} ({err})") from None
+        self.n_iter = require_positive_int(n_iter, "n_iter")
 
     def fit(self, train: pd.DataFrame) -> "BiasBaseline":
         require_columns(train, ["user_id", "item_id", "rating"], "train")
@@ -64,6 +109,8 @@ class BiasBaseline:
 
     def predict(self, user_ids, item_ids) -> np.ndarray:
         """Unknown users or items get a bias of 0 (the global mean is the fallback)."""
+        _fitted_ids(self)
+        _same_length(user_ids, item_ids)
         u = self.ids.users(user_ids, strict=False)
         i = self.ids.items(item_ids, strict=False)
         bu = np.where(u >= 0, self.user_bias[u], 0.0)
@@ -71,7 +118,8 @@ class BiasBaseline:
         return self.mu + bu + bi
 
     def scores(self, user_idx) -> np.ndarray:
-        return self.mu + self.user_bias[np.asarray(user_idx)][:, None] + self.item_bias[None, :]
+        user_idx = _user_indices(user_idx, _fitted_ids(self).n_users, "BiasBaseline")
+        return self.mu + self.user_bias[user_idx][:, None] + self.item_bias[None, :]
 
 
 class Popularity:
@@ -84,11 +132,14 @@ class Popularity:
         return self
 
     def scores(self, user_idx) -> np.ndarray:
-        return np.broadcast_to(self.counts, (len(user_idx), self.ids.n_items)).copy()
+        ids = _fitted_ids(self)
+        n = len(_user_indices(user_idx, ids.n_users, "Popularity"))
+        return np.broadcast_to(self.counts, (n, ids.n_items)).copy()
 
     def scores_next(self, user_idx, histories) -> np.ndarray:
-        """The sequential protocol: the same counts whatever the history."""
-        return self.scores(user_idx)
+        """The sequential protocol: the same counts whatever the history (one row per history)."""
+        _item_indices(histories, _fitted_ids(self).n_items, "Popularity")
+        return np.broadcast_to(self.counts, (len(histories), self.ids.n_items)).copy()
 
 
 def _last_items(histories) -> np.ndarray:
@@ -113,6 +164,7 @@ class MarkovChain:
         return self
 
     def scores_next(self, user_idx, histories) -> np.ndarray:
+        _item_indices(histories, _fitted_ids(self).n_items, "MarkovChain")
         last = _last_items(histories)
         out = np.tile(self.tie_break, (len(last), 1))
         has = last >= 0
@@ -126,9 +178,10 @@ class RecencyItemKNN:
     training-user columns. ``decay`` = 1 weighs the whole window equally."""
 
     def __init__(self, decay: float = 0.8, window: int = 50):
+        decay = require_finite(decay, "decay")
         if not 0 < decay <= 1:
             raise ValueError(f"decay must be in (0, 1], got {decay}")
-        self.decay, self.window = float(decay), int(window)
+        self.decay, self.window = decay, require_positive_int(window, "window")  # (a window of 0 would be h[-0:]: all)
 
     def fit(self, train: pd.DataFrame) -> "RecencyItemKNN":
         require_columns(train, ["user_id", "item_id"], "train")
@@ -139,6 +192,7 @@ class RecencyItemKNN:
         return self
 
     def scores_next(self, user_idx, histories) -> np.ndarray:
+        _item_indices(histories, _fitted_ids(self).n_items, "RecencyItemKNN")
         rows, cols, weights = [], [], []
         for r, h in enumerate(histories):
             tail = np.asarray(h[-self.window:], dtype=np.int64)
@@ -160,9 +214,10 @@ class ItemKNN:
     def __init__(self, k: int = 50, alpha: float = 0.5):
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a whole number >= 1, got {k!r}")
+        alpha = require_finite(alpha, "alpha")
         if not 0 <= alpha <= 1:
             raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
-        self.k, self.alpha = int(k), float(alpha)
+        self.k, self.alpha = int(k), alpha
 
     def fit(self, train: pd.DataFrame) -> "ItemKNN":
         require_columns(train, ["user_id", "item_id"], "train")
@@ -184,14 +239,14 @@ class ItemKNN:
         return self
 
     def scores(self, user_idx) -> np.ndarray:
-        return (self.X[np.asarray(user_idx)] @ self.S).toarray()
+        return (self.X[_user_indices(user_idx, _fitted_ids(self).n_users, "ItemKNN")] @ self.S).toarray()
 
 
 class RandomScores:
     """Random scores (seeded): the floor of the cold-start protocol."""
 
     def __init__(self, seed: int = 42):
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(require_seed(seed))
 
     def scores_items(self, user_idx, item_ids) -> np.ndarray:
         return self.rng.random((len(user_idx), len(item_ids)))
@@ -205,6 +260,11 @@ class GenreProfile:
         require_columns(train, ["user_id", "item_id"], "train")
         require_columns(items, ["item_id", "genres"], "items")
         self.ids = train_index(train).ids
+        text = items["genres"].map(lambda gs: isinstance(gs, str))
+        if text.any():  # a string would be taken letter by letter ('Comedy|Drama' -> 'C', 'o', ...)
+            raise TypeError(f"items['genres'] must hold a list of genres per movie, got text such as "
+                            f"{items['genres'][text].iloc[0]!r}; split it first: "
+                            "items.assign(genres=items.genres.str.split('|'))")
         self.genres = sorted({g for gs in items["genres"] for g in gs})
         self.item_genres = items.set_index("item_id")["genres"]
         seen = train_index(train).seen
@@ -218,12 +278,13 @@ class GenreProfile:
         lists = self.item_genres.reindex(item_ids)
         if lists.isna().any():
             raise KeyError(f"{int(lists.isna().sum())} item(s) are missing from the items table, e.g. "
-                           f"{list(np.asarray(item_ids)[lists.isna().to_numpy()][:3])}")
+                           f"{np.asarray(item_ids)[lists.isna().to_numpy()][:3].tolist()}")
         rows = [r for r, gs in enumerate(lists) for g in gs if g in col]
         cols = [col[g] for gs in lists for g in gs if g in col]
         return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(lists), len(self.genres)))
 
     def scores_items(self, user_idx, item_ids) -> np.ndarray:
+        user_idx = _user_indices(user_idx, _fitted_ids(self).n_users, "GenreProfile")
         G = self._genre_matrix(item_ids)
         n_genres = np.maximum(np.asarray(G.sum(axis=1)).ravel(), 1.0)
-        return np.asarray((G @ self.profiles[np.asarray(user_idx)].T).T) / np.sqrt(n_genres)
+        return np.asarray((G @ self.profiles[user_idx].T).T) / np.sqrt(n_genres)

@@ -53,6 +53,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .checks import require_seed
+
 DATA_DIR_ENV = "RECSYS_DATA_DIR"
 CACHE_DIR_ENV = "RECSYS_CACHE_DIR"
 TIMEOUT_ENV = "RECSYS_DOWNLOAD_TIMEOUT"
@@ -185,6 +187,10 @@ def _spec(name: str) -> DatasetSpec:
 
 def _download_url(name: str, base_url=None) -> str:
     base = base_url or os.environ.get(URL_ENV)
+    if base and urllib.parse.urlsplit(base).scheme not in ("http", "https", "file", "ftp"):
+        where = "base_url" if base_url else URL_ENV
+        raise DataError(f"{where}={base!r} is not a web address; it must be a mirror's address such as "
+                        f"https://example.org/movielens (the course downloads <address>/{name}.zip), or unset it")
     return f"{base.rstrip('/')}/{name}.zip" if base else _spec(name).url
 
 
@@ -384,7 +390,13 @@ def download_movielens(name: str, cache_dir: Path, timeout: float | None = None,
         (tmp / "owner").write_text(f"{socket.gethostname()} {os.getpid()}\n")
         zip_path = tmp / f"{name}.zip"
         _fetch(url, zip_path, spec.zip_size, timeout, deadline, name)
-        verify_file(zip_path, spec.zip_sha256)
+        try:
+            verify_file(zip_path, spec.zip_sha256)
+        except ChecksumError:  # its advice would name the temporary folder, which is deleted below
+            raise ChecksumError(f"{zip_path.name} downloaded from {url} is not the official file:\n  expected sha256 "
+                                f"{spec.zip_sha256}\n  actual   sha256 {sha256_of(zip_path)}\nIt was damaged on "
+                                f"the way or is another release. Nothing was kept: load again to retry, or check "
+                                f"{URL_ENV} if a mirror served it") from None
         with zipfile.ZipFile(zip_path) as zf:
             zf.extractall(tmp / "extracted")
         inner = tmp / "extracted" / name
@@ -628,7 +640,7 @@ def make_synthetic(n_users: int = 300, n_items: int = 500, n_factors: int = 4, r
     n_users, n_items, n_factors = int(n_users), int(n_items), int(n_factors)
     if ratings_per_user > n_items:
         raise ValueError(f"ratings_per_user ({ratings_per_user}) cannot exceed n_items ({n_items})")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(require_seed(seed))
     P = rng.normal(0, 1, (n_users, n_factors))
     Q = rng.normal(0, 1, (n_items, n_factors))
     user_bias, item_bias = rng.normal(0, 0.3, n_users), rng.normal(0, 0.4, n_items)
@@ -669,6 +681,9 @@ def make_synthetic(n_users: int = 300, n_items: int = 500, n_factors: int = 4, r
     return RecData("synthetic", ratings, items_df, tags.reset_index(drop=True))
 
 
+_SYNTHETIC_BYTES_PER_RATING = 125  # peak bytes per rating while drawing (tracemalloc at 10^6 and 4·10^6 ratings)
+
+
 def make_synthetic_ratings(n_ratings: int, n_users: int | None = None, n_items: int | None = None,
                            n_clusters: int = 20, taste: float = 0.6, seed: int = 0) -> pd.DataFrame:
     """A large seeded ratings frame (the loader's columns) made fast, for measuring how costs grow with the data
@@ -694,7 +709,13 @@ def make_synthetic_ratings(n_ratings: int, n_users: int | None = None, n_items: 
     if n > 0.5 * n_users * n_items:
         raise ValueError(f"{n:,} ratings would fill more than half of a {n_users:,} × {n_items:,} matrix; "
                          "pass more users or items")
-    rng = np.random.default_rng(seed)
+    from .env import available_memory
+
+    need = n * _SYNTHETIC_BYTES_PER_RATING
+    if need > 0.8 * available_memory():
+        raise MemoryError(f"{n:,} synthetic ratings need about {need / 2**30:,.1f} GiB while they are drawn, more "
+                          f"than this machine has available ({available_memory() / 2**30:,.1f} GiB); ask for fewer")
+    rng = np.random.default_rng(require_seed(seed))
     cluster = np.sort(rng.integers(0, n_clusters, n_items))  # items sorted by cluster
     starts = np.searchsorted(cluster, np.arange(n_clusters + 1))
     pop = rng.permutation(1.0 / np.arange(1, n_items + 1) ** 0.8)
@@ -796,6 +817,7 @@ def write_movielens_folder(root, name: str = "ml-latest-small", n_users: int = 6
     of the official ones. An existing folder is overwritten only if it is synthetic too.
     """
     _spec(name)
+    seed = require_seed(seed)
     folder = Path(root) / name
     if folder.is_dir() and any(folder.iterdir()) and not (_read_manifest(folder) or {}).get("synthetic"):
         raise DataError(f"{folder} already holds data that write_movielens_folder did not write; choose another "

@@ -68,8 +68,16 @@ def setup(seed: int = 42, deterministic: bool = True):
     return tf
 
 
-def start_notebook(notebook: str, seed: int = 42, deterministic: bool = True):
-    """The set-up of every notebook in one call (see the module docstring); returns ``(tf, results)``."""
+PROFILES = ("laptop", "reference")
+
+
+def start_notebook(notebook: str, seed: int = 42, deterministic: bool = True, profile: str = "laptop"):
+    """The set-up of every notebook in one call (see the module docstring); returns ``(tf, results)``.
+
+    ``profile`` is the notebook's ``PROFILE`` parameter: ``"laptop"`` (the default: the whole notebook in minutes on a
+    2-core CPU, every compared model on the same stated budget) or ``"reference"`` (every compared model at its
+    validation-chosen setting, trained until early stopping ends it; ``make reference``). It is printed and stored
+    with every record."""
     import matplotlib.pyplot as plt
     import pandas as pd
 
@@ -77,13 +85,15 @@ def start_notebook(notebook: str, seed: int = 42, deterministic: bool = True):
 
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"SEED must be a whole number, got {seed!r}")
+    if profile not in PROFILES:
+        raise ValueError(f"PROFILE must be one of {PROFILES}, got {profile!r}")
     tf = setup(int(seed), deterministic)
     plt.rcParams.update({"axes.spines.top": False, "axes.spines.right": False, "figure.max_open_warning": 0})
     pd.set_option("display.precision", 4)
     info = describe_environment()
     print(f"{notebook}: TensorFlow {info.get('tensorflow', '-')}, Keras {info['keras']} ({info['keras backend']} "
-          f"backend), GPU: {info.get('gpu', 'none')}; seed {int(seed)}")
-    return tf, Results(notebook)
+          f"backend), GPU: {info.get('gpu', 'none')}; seed {int(seed)}; profile {profile}")
+    return tf, Results(notebook, profile=profile)
 
 
 def available_memory() -> int:
@@ -110,6 +120,28 @@ def require_memory(n_bytes: float, what: str, dataset: str = "this data set", sh
             f"With {dataset}, {what} need about {n_bytes / 2**30:,.1f} GiB of memory, but this machine has "
             f"{available / 2**30:,.1f} GiB available. Run the notebook with a smaller DATASET (ml-latest-small, "
             f"ml-100k or ml-1m), or on a machine with more memory.")
+
+
+_SIMD = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "amx_tile")
+
+
+def machine_signature() -> dict:
+    """What decides which numeric kernels TensorFlow and NumPy pick on this machine: the CPU model, its vector
+    instruction sets and the number of cores. Two runs with the same signature (and the locked versions) give the
+    same numbers; on another signature the last digits of a trained model may differ (the full tier's comparison
+    of recorded metrics allows for that)."""
+    cpu, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and cpu in ("", platform.machine(), platform.processor()):
+                    cpu = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "simd": [f for f in _SIMD if f in flags], "cores": os.cpu_count()}
 
 
 def describe_environment() -> dict:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .checks import require_columns
+from .checks import require_columns, require_fraction, require_positive_int, require_seed
 from .interactions import IdMap, train_index, user_histories
 from .split import ColdStartSplit, SequentialSplit
 from .metrics import RANKING_METRICS, catalogue_coverage, check_k, mae, rank_metrics, rmse
@@ -90,9 +90,9 @@ def top_k(scores, train: pd.DataFrame, k: int = 10, user_ids=None, batch_size: i
 
     ``scores``: a model with ``scores(user_idx)``, a function of user indices, or a (n_users, n_items) matrix, in
     ``IdMap.from_train(train)`` order (see the module docstring for the rules)."""
+    k, batch_size = check_k(k), require_positive_int(batch_size, "batch_size (users per call of the model)")
     index = train_index(train)
     ids, seen = index.ids, index.seen
-    k = check_k(k)
     if k > ids.n_items:
         raise ValueError(f"k={k} is larger than the {ids.n_items} items in train")
     fn = scorer(scores)
@@ -152,7 +152,10 @@ def evaluate_lists(user_ids, recommended, test: pd.DataFrame, k: int = 10, n_ite
     relevant = test.groupby("user_id")["item_id"].agg(set).reindex(users)
     if relevant.isna().any():
         missing = relevant.index[relevant.isna()][:5].tolist()
-        raise ValueError(f"user(s) {missing} have no test interaction; evaluate only the test users")
+        kinds = {"user_ids": users.dtype.kind in "iuf", "test": test["user_id"].dtype.kind in "iuf"}
+        hint = (f" (user_ids are of type {users.dtype} but test's user ids of type {test['user_id'].dtype}: convert "
+                "one of them)" if kinds["user_ids"] != kinds["test"] else "")
+        raise ValueError(f"user(s) {missing} have no test interaction{hint}; evaluate only the test users")
     if not per_user and n_items is None:
         raise ValueError("pass n_items (the catalogue size) to compute coverage, or per_user=True")
     return _ranking_metrics(recs, relevant.tolist(), check_k(k), n_items, per_user, users)
@@ -164,9 +167,17 @@ def evaluate_ratings(predictions, test: pd.DataFrame) -> dict:
     ``predictions``: an array aligned with the rows of ``test``, or a function ``f(user_ids, item_ids)``
     that returns one prediction per row."""
     require_columns(test, ["user_id", "item_id", "rating"], "test")
+    try:
+        y = test["rating"].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"test's rating column must hold numbers, got dtype {test['rating'].dtype}; convert it, "
+                        "e.g. test.assign(rating=pd.to_numeric(test.rating))") from None
+    if not np.isfinite(y).all():
+        raise ValueError(f"test has {int((~np.isfinite(y)).sum())} rating(s) that are NaN or infinite: a prediction "
+                         "can only be scored against a known rating; drop those rows first "
+                         "(test.dropna(subset=['rating']))")
     if callable(predictions):
         predictions = predictions(test["user_id"].to_numpy(), test["item_id"].to_numpy())
-    y = test["rating"].to_numpy()
     return {"rmse": rmse(y, predictions), "mae": mae(y, predictions)}
 
 
@@ -180,6 +191,13 @@ def sequential_events(split: SequentialSplit, which: str = "test"):
     events = split.events(which)
     everything = pd.concat([split.train, split.validation, split.test], ignore_index=True)
     full = user_histories(everything, ids)  # every interaction, time order, ties by item id
+    twice = everything.duplicated(["user_id", "item_id", "timestamp"], keep=False)
+    if twice.any():
+        user, item, when = (everything.loc[twice, col].iloc[0] for col in ("user_id", "item_id", "timestamp"))
+        raise ValueError(f"the split lists {int(twice.sum())} row(s) of the same event (user, item and timestamp) "
+                         f"more than once, e.g. user {user}, item {item} at time {when}: keep one row per event "
+                         "before splitting, e.g. "
+                         "ratings.drop_duplicates(['user_id', 'item_id', 'timestamp'])")
     ordered = everything.sort_values(["user_id", "timestamp", "item_id"], kind="stable")
     position = ordered.groupby("user_id").cumcount()  # position of each row within its user's full sequence
     ordered = ordered.assign(position=position.to_numpy())
@@ -200,9 +218,11 @@ def evaluate_sequential(model, split: SequentialSplit, which: str = "test", k: i
     every training item the user has not interacted with before that moment is a candidate. An event whose item
     never occurs in training counts as a miss. With ``per_event=True`` it returns a DataFrame, one row per event
     (user_id, item_id, rank and the three metrics), whose metric means are the averages."""
-    k = check_k(k)
+    k, batch_size = check_k(k), require_positive_int(batch_size, "batch_size (events per call of the model)")
     fn = scorer(model, "scores_next")
     ids, events, user_idx, histories, targets = sequential_events(split, which)
+    if k > ids.n_items:
+        raise ValueError(f"k={k} is larger than the {ids.n_items} items in train, so every event would be a hit")
     ranks = np.full(len(events), np.inf)
     rng = np.random.default_rng(TIE_SEED)
     for start in range(0, len(events), batch_size):
@@ -254,23 +274,66 @@ def evaluate_cold_start(model, split: ColdStartSplit, k: int = 10, per_user: boo
 
 # ---------------------------------------------------------------------------------------------- comparing
 
+def _values(values, name: str) -> np.ndarray:
+    """Per-user values as floats (NaN kept: it marks a user without a value); text and inf are refused by name."""
+    try:
+        values = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must hold numbers (one metric value per user), got values numpy cannot read as "
+                        f"numbers ({error})") from None
+    if np.isinf(values).any():
+        raise ValueError(f"{name} holds {int(np.isinf(values).sum())} infinite value(s): a metric or an error per user "
+                         "is a finite number; find where the inf comes from (a log of 0, a division by 0) and fix it")
+    return values
+
+
+def _unit(a, groups) -> str:
+    """What one resampled unit is, for the verdict: users when the labels say so (a Series indexed by user_id, as
+    ``evaluate_ranking(..., per_user=True)`` returns, or groups named user_id), else groups or paired values."""
+    labels = groups if groups is not None else getattr(a, "index", None)
+    if getattr(labels, "name", None) == "user_id":
+        return "users"
+    return "groups" if groups is not None else "paired values"
+
+
 def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0, level: float = 0.95, names=("A", "B"),
-                     groups=None, higher_is_better: bool = True) -> dict:
+                     groups=None, higher_is_better: bool = True, unit: str | None = None) -> dict:
     """Compare two models on the same users (or events): the mean difference ``mean(a - b)`` and its
-    ``level`` bootstrap interval, resampling users with replacement ``n_boot`` times.
+    ``level`` bootstrap interval, resampling users with replacement ``n_boot`` times (seeded by ``seed``).
 
     ``a`` and ``b``: per-user values of one metric (arrays in the same order, or Series with the same index, as
     ``evaluate_ranking(..., per_user=True)[metric]`` returns). Users with no value for either model (NaN in both)
-    are left out. ``groups`` (one label per value, e.g. the user of each sequential event or rating) resamples whole
-    groups instead of single values, since values of one user are not independent (a cluster bootstrap: each resample's
-    difference is its total over its values' count, so it estimates the same mean as ``diff``). For errors (RMSE's
-    squared errors, say) pass ``higher_is_better=False`` so the verdict names the lower one. Returns ``{mean_a, mean_b, diff, low, high, n, verdict}``; the verdict says "within noise" when
-    the interval contains 0."""
+    are left out; inf and text are refused. ``groups`` (one label per value, e.g. the user of each sequential event
+    or rating; no NaN label, at least 2 groups) resamples whole groups instead of single values, since values of one
+    user are not independent (a cluster bootstrap: each resample's difference is its total over its values' count,
+    so it estimates the same mean as ``diff``). For errors (RMSE's squared errors, say) pass
+    ``higher_is_better=False`` so the verdict names the lower one as the winner.
+
+    ``names``: the two models' names, in the order of ``a`` and ``b``. The verdict always states the difference
+    with the names, so its sign is never a guess:
+    ``"A beats B: difference A − B = +0.0123, 95% interval [+0.0051, +0.0197] over 610 users"``, or
+    ``"A and B are within noise: difference A − B = ..."`` when the interval contains 0. ``unit`` names what was
+    resampled (default: "users" when ``a`` is indexed by user_id or ``groups`` is named user_id, else "groups" or
+    "paired values"). Returns ``{mean_a, mean_b, diff, low, high, n, n_units, unit, names, verdict}``: ``diff`` is
+    ``mean_a - mean_b`` over the ``n`` values, ``n_units`` the number of users (or groups) resampled."""
+    seed = require_seed(seed, "seed")
+    n_boot = require_positive_int(n_boot, "n_boot (the number of resamples)", minimum=100)
+    level = require_fraction(level, "level (e.g. 0.95 for a 95% interval)")
+    if isinstance(names, str) or not hasattr(names, "__len__") or len(names) != 2 \
+            or not all(isinstance(name, str) for name in names):
+        raise ValueError(f"names must be two strings, the names of the models behind a and b, such as "
+                         f"('EASE', 'Popularity'); got {names!r}")
+    if not isinstance(higher_is_better, (bool, np.bool_)):
+        raise TypeError(f"higher_is_better must be True (a metric such as NDCG) or False (an error such as squared "
+                        f"error), got {higher_is_better!r}")
+    unit = _unit(a, groups) if unit is None else unit
+    if not isinstance(unit, str) or not unit:
+        raise ValueError(f"unit must be a non-empty string such as 'users', got {unit!r}")
     if isinstance(a, pd.Series) and isinstance(b, pd.Series):
         if not a.index.equals(b.index):
             raise ValueError("a and b are not indexed by the same users in the same order; compare models on the "
                              "same users (e.g. a, b = a.align(b))")
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    a, b = _values(a, "a"), _values(b, "b")
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"a and b must be 1-D and of equal length (one value per user), got {a.shape} and {b.shape}")
     if (np.isnan(a) != np.isnan(b)).any():
@@ -278,20 +341,25 @@ def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0, level: float = 0.9
                          "same users")
     keep = ~np.isnan(a)
     a, b = a[keep], b[keep]
-    sums, counts, unit_name = a - b, np.ones(len(a)), "paired values"
+    diff = a - b
+    sums, counts = diff, np.ones(len(a))
     if groups is not None:
         groups = np.asarray(groups)
         if groups.shape != keep.shape:
             raise ValueError(f"groups must hold one label per value ({len(keep)}), got {groups.shape}")
-        by_group = pd.Series(a - b).groupby(groups[keep])
-        sums, counts, unit_name = by_group.sum().to_numpy(), by_group.size().to_numpy(np.float64), "groups"
-    if len(a) < 2:
-        raise ValueError(f"a paired bootstrap needs at least 2 users with values, got {len(a)}")
-    if not 0 < level < 1 or int(n_boot) < 100:
-        raise ValueError(f"level must be in (0, 1) and n_boot at least 100, got {level} and {n_boot}")
-    diff = a - b
+        if pd.isna(groups).any():
+            raise ValueError(f"groups has {int(pd.isna(groups).sum())} missing label(s) (NaN or None): every value "
+                             "needs the label of its group (its user), or its values would be left out of the "
+                             "resamples but not of the difference")
+        by_group = pd.Series(diff).groupby(groups[keep])
+        sums, counts = by_group.sum().to_numpy(), by_group.size().to_numpy(np.float64)
+    if len(sums) < 2:
+        raise ValueError(f"a paired bootstrap needs at least 2 {unit} with a value, got {len(sums)}: with fewer there "
+                         "is nothing to resample, so no interval can be estimated" +
+                         ("; the groups must be the users (or other independent units), not one label for all"
+                          if groups is not None and len(a) >= 2 else ""))
     rng = np.random.default_rng(seed)
-    picks = (rng.integers(0, len(sums), len(sums)) for _ in range(int(n_boot)))
+    picks = (rng.integers(0, len(sums), len(sums)) for _ in range(n_boot))
     means = np.array([sums[idx].sum() / counts[idx].sum() for idx in picks])
     low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     first, second = names
@@ -302,9 +370,10 @@ def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0, level: float = 0.9
     else:
         verdict = f"{first} and {second} are within noise"
     return {"mean_a": float(a.mean()), "mean_b": float(b.mean()), "diff": float(diff.mean()), "low": float(low),
-            "high": float(high), "n": int(len(a)),
-            "verdict": f"{verdict}: difference {diff.mean():+.4f}, {level:.0%} interval [{low:+.4f}, {high:+.4f}] "
-                       f"over {len(sums):,} {unit_name}"}
+            "high": float(high), "n": int(len(a)), "n_units": int(len(sums)), "unit": unit,
+            "names": [first, second],
+            "verdict": f"{verdict}: difference {first} − {second} = {diff.mean():+.4f}, {100 * level:.4g}% interval "
+                       f"[{low:+.4f}, {high:+.4f}] over {len(sums):,} {unit}"}
 
 
 class Timer:

@@ -6,9 +6,11 @@ tables and histories all use these indices. ``train_index(train)`` builds the id
 seen-item matrix of a frame once and reuses them for every later call with the same, unchanged frame.
 
 Histories (taught in notebook 01, §7; used by the sequence models of the later chapters): each user's items in time
-order, ties in time broken by item id so the order is deterministic. ``pad_histories`` left-pads them to a fixed
-length with 0 and shifts item indices by one (index ``i`` is stored as ``i + 1``), the convention of Keras
-``Embedding(mask_zero=True)``.
+order, ties in time broken by item id so the order is deterministic. Timestamps must be numbers or datetimes (text
+would order '10' before '9'). ``pad_histories`` left-pads them to a fixed length with 0 and shifts item indices by
+one (index ``i`` is stored as ``i + 1``), the convention of Keras ``Embedding(mask_zero=True)``; a history must
+hold item indices (>= 0): the -1 that ``IdMap.items(..., strict=False)`` gives an unknown id is refused, since it
+would become padding.
 """
 from __future__ import annotations
 
@@ -19,7 +21,22 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .checks import require_columns, require_positive_int
+from .checks import require_columns, require_finite_array, require_positive_int
+
+
+def _mixed_ids(what: str, values, column: str = "user_id") -> TypeError:
+    kinds = sorted({type(v).__name__ for v in values})
+    return TypeError(f"{what} mixes ids of different types ({', '.join(kinds)}), e.g. 7 and '7', which can be "
+                     f"neither sorted nor matched; convert them to one type first, e.g. df['{column}'].astype(str)")
+
+
+def _require_one_id_kind(frame: pd.DataFrame, what: str) -> None:
+    """Refuse an id column that mixes text and numbers (7 and '7'): one user would count as two, or sorting fails."""
+    for column in ("user_id", "item_id"):
+        if frame[column].dtype == object:
+            text = frame[column].map(lambda v: isinstance(v, (str, bytes))).to_numpy()
+            if text.any() and not text.all():
+                raise _mixed_ids(f"the {column} column of {what}", frame[column], column)
 
 
 @dataclass
@@ -32,6 +49,7 @@ class IdMap:
     @classmethod
     def from_train(cls, train: pd.DataFrame) -> "IdMap":
         require_columns(train, ["user_id", "item_id"], "train")
+        _require_one_id_kind(train, "train")
         return cls(np.unique(train["user_id"].to_numpy()), np.unique(train["item_id"].to_numpy()))
 
     @property
@@ -44,10 +62,16 @@ class IdMap:
 
     def _lookup(self, known: np.ndarray, ids, what: str, strict: bool) -> np.ndarray:
         ids = np.asarray(ids)
+        if ids.ndim != 1:
+            raise TypeError(f"{what}_ids must be a list, array or Series of ids, got {ids.ndim}-d {ids.dtype} "
+                            f"{str(ids)[:40]}; for one id use e.g. ids.{what}s([id])[0]")
         if len(ids) and len(known) and (ids.dtype.kind in "iuf") != (known.dtype.kind in "iuf"):
             raise TypeError(f"{what} ids of type {ids.dtype} cannot match the training {what} ids of type "
                             f"{known.dtype} (e.g. '3' versus 3); convert them first")
-        pos = np.searchsorted(known, ids).clip(0, max(len(known) - 1, 0))
+        try:
+            pos = np.searchsorted(known, ids).clip(0, max(len(known) - 1, 0))
+        except TypeError:  # text and numbers mixed in an object array
+            raise _mixed_ids(f"the {what} ids asked for", ids) from None
         found = known[pos] == ids if len(known) else np.zeros(len(ids), bool)
         if strict and not found.all():
             raise KeyError(f"{int((~found).sum())} {what} id(s) are not in the training data, e.g. "
@@ -63,12 +87,22 @@ class IdMap:
         return self._lookup(self.item_ids, item_ids, "item", strict)
 
     def interactions(self, frame: pd.DataFrame, values: str | None = None) -> sp.csr_matrix:
-        """A (n_users, n_items) sparse matrix of ``frame`` (1s, or the column ``values``); rows of unknown
-        users or items are dropped."""
+        """A (n_users, n_items) sparse matrix of ``frame`` (1s, or the numbers in column ``values``, which must be
+        finite: a NaN would be stored as a value); rows of unknown users or items are dropped."""
+        missing = [c for c in ["user_id", "item_id"] + ([] if values is None else [values]) if c not in frame]
+        if missing:
+            raise ValueError(f"frame is missing column(s) {missing}; it has {list(frame.columns)}")
         u = self.users(frame["user_id"], strict=False)
         i = self.items(frame["item_id"], strict=False)
         keep = (u >= 0) & (i >= 0)
-        data = np.ones(keep.sum()) if values is None else frame[values].to_numpy(np.float64)[keep]
+        if values is None:
+            data = np.ones(keep.sum())
+        elif not pd.api.types.is_numeric_dtype(frame[values]):
+            raise TypeError(f"values column {values!r} has dtype {frame[values].dtype}, not numbers; convert it "
+                            f"first, e.g. pd.to_numeric(frame[{values!r}])")
+        else:
+            data = require_finite_array(frame[values].to_numpy(np.float64, na_value=np.nan)[keep],
+                                        f"values column {values!r}")
         return sp.csr_matrix((data, (u[keep], i[keep])), shape=(self.n_users, self.n_items))
 
 
@@ -84,13 +118,16 @@ _INDEX_CACHE: dict[int, tuple[tuple, TrainIndex]] = {}
 
 
 def _fingerprint(frame: pd.DataFrame) -> tuple:
-    u, i = frame["user_id"].to_numpy(), frame["item_id"].to_numpy()
-    return (len(frame), u.dtype.str, int(pd.util.hash_array(u).sum()), int(pd.util.hash_array(i).sum()))
+    """The frame's (user, item) pairs, in any row order: hashes of whole rows, so ids permuted within one column
+    (which keeps each column's set of values) change it."""
+    pairs = frame[["user_id", "item_id"]]
+    rows = pd.util.hash_pandas_object(pairs, index=False).to_numpy()
+    return (len(frame), tuple(pairs.dtypes.astype(str)), int(rows.sum()), int((rows * rows).sum()))
 
 
 def train_index(train: pd.DataFrame) -> TrainIndex:
-    """``TrainIndex`` of ``train``, built once per frame and reused while the frame's ids are unchanged (a grid
-    search that evaluates 50 models on one split builds it once)."""
+    """``TrainIndex`` of ``train``, built once per frame and reused while the frame's (user, item) pairs are
+    unchanged (a grid search that evaluates 50 models on one split builds it once)."""
     require_columns(train, ["user_id", "item_id"], "train")
     key, fingerprint = id(train), _fingerprint(train)
     cached = _INDEX_CACHE.get(key)
@@ -109,10 +146,18 @@ def train_index(train: pd.DataFrame) -> TrainIndex:
 # ---------------------------------------------------------------------------------------------- histories
 
 def time_ordered(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` sorted by user, then time, then item id (the deterministic order of every history)."""
+    """``frame`` sorted by user, then time, then item id (the deterministic order of every history; the splits
+    ``leave_last_out`` and ``sequential_split`` use it too). Timestamps must be numbers or datetimes."""
     require_columns(frame, ["user_id", "item_id", "timestamp"], "interactions")
-    if frame["timestamp"].isna().any():
-        raise ValueError(f"{int(frame['timestamp'].isna().sum())} interaction(s) have no timestamp; a history "
+    _require_one_id_kind(frame, "interactions")
+    ts = frame["timestamp"]
+    numeric = pd.api.types.is_numeric_dtype(ts) and not pd.api.types.is_bool_dtype(ts)
+    if not (numeric or pd.api.types.is_datetime64_any_dtype(ts) or pd.api.types.is_timedelta64_dtype(ts)):
+        raise TypeError(f"timestamp has dtype {ts.dtype}, not numbers or datetimes, so it would be ordered as text "
+                        "('9' after '10'); convert it first, e.g. df.assign(timestamp=pd.to_numeric(df['timestamp'])) "
+                        "or pd.to_datetime(df['timestamp']) for dates")
+    if ts.isna().any():
+        raise ValueError(f"{int(ts.isna().sum())} interaction(s) have no timestamp; a history "
                          "needs every time: drop or fill them first")
     return frame.sort_values(["user_id", "timestamp", "item_id"], kind="stable").reset_index(drop=True)
 
@@ -130,13 +175,35 @@ def user_histories(frame: pd.DataFrame, ids: IdMap) -> list[np.ndarray]:
     return [i[bounds[k]:bounds[k + 1]] for k in range(ids.n_users)]
 
 
+def _history(h, name: str = "histories") -> np.ndarray:
+    """One history as an int64 array of item indices: text, fractions and negative indices (the -1 of an unknown
+    id, which would become padding or index the last embedding row) are refused."""
+    arr = np.asarray(h)
+    if arr.ndim != 1:
+        raise ValueError(f"a history must be a 1-d sequence of item indices, got shape {arr.shape}")
+    if arr.dtype.kind not in "iu" and arr.size:
+        if not (arr.dtype.kind == "f" and np.isfinite(arr).all() and (arr == np.round(arr)).all()):
+            raise TypeError(f"{name} must hold integer item indices (from IdMap.items or user_histories), got "
+                            f"{arr.dtype} values such as {arr[:3].tolist()}")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{name} must hold item indices (>= 0), got {arr.min()}: -1 is what IdMap.items(..., "
+                         "strict=False) gives an unknown id, and it is no item; drop those first, e.g. h[h >= 0]")
+    return arr
+
+
 def pad_histories(histories, max_len: int) -> np.ndarray:
     """A (len(histories), max_len) int array: the last ``max_len`` items of each history, left-padded with 0;
     item index ``i`` is stored as ``i + 1`` (0 is padding, as ``Embedding(mask_zero=True)`` expects)."""
     max_len = require_positive_int(max_len, "max_len")
+    return _pad([_history(h) for h in histories], max_len)
+
+
+def _pad(histories: list[np.ndarray], max_len: int) -> np.ndarray:
+    """``pad_histories`` of histories already checked by ``_history``."""
     out = np.zeros((len(histories), max_len), dtype=np.int64)
     for row, h in enumerate(histories):
-        tail = np.asarray(h, dtype=np.int64)[-max_len:]
+        tail = h[-max_len:]
         if len(tail):
             out[row, max_len - len(tail):] = tail + 1
     return out
@@ -150,7 +217,7 @@ def training_stretches(histories, max_len: int, max_history: int):
     max_history = require_positive_int(max_history, "max_history")
     inputs, targets = [], []
     for h in histories:
-        h = np.asarray(h[-(max_history + 1):], dtype=np.int64) + 1
+        h = _history(h)[-(max_history + 1):] + 1
         end = len(h)
         while end > 1:
             start = max(0, end - 1 - max_len)
@@ -172,7 +239,7 @@ def next_item_pairs(histories, max_len: int, min_history: int = 1):
     min_history = require_positive_int(min_history, "min_history")
     users, inputs, targets = [], [], []
     for u, h in enumerate(histories):
-        h = np.asarray(h, dtype=np.int64)
+        h = _history(h)
         for t in range(min_history, len(h)):
             users.append(u)
             inputs.append(h[max(0, t - max_len):t])
@@ -180,7 +247,7 @@ def next_item_pairs(histories, max_len: int, min_history: int = 1):
     if not targets:
         raise ValueError(f"no history has more than {min_history} item(s), so there is no (history → next item) "
                          "pair to train on")
-    return np.asarray(users, dtype=np.int64), pad_histories(inputs, max_len), np.asarray(targets, dtype=np.int64)
+    return np.asarray(users, dtype=np.int64), _pad(inputs, max_len), np.asarray(targets, dtype=np.int64)
 
 
 def sliding_windows(history, length: int, targets: int = 1):
@@ -189,7 +256,7 @@ def sliding_windows(history, length: int, targets: int = 1):
     shorter than ``length + targets`` gives none (two empty arrays)."""
     length = require_positive_int(length, "length")
     targets = require_positive_int(targets, "targets")
-    h = np.asarray(history, dtype=np.int64)
+    h = _history(history, "history")
     n = len(h) - length - targets + 1
     if n <= 0:
         return np.empty((0, length), np.int64), np.empty((0, targets), np.int64)

@@ -3,7 +3,9 @@
 Ranking metrics are called as ``f(recommended, relevant, k)``:
 
 - ``recommended``: a 2-D integer array, one row per user, best item first (at least ``k`` columns);
-- ``relevant``: a sequence (same length) of the relevant item ids of each user (a set, list or array).
+- ``relevant``: a sequence (same length) of the relevant item ids of each user (a set, list or array). A pandas
+  Series or a dict keyed by user is refused unless ``users=`` gives the user of each row of ``recommended``: it is then
+  aligned on those users (a Series is otherwise read in its own order, which need not be the rows' order).
 
 Each returns the mean over the users that have at least one relevant item (the others are skipped); with
 ``per_user=True`` it returns one value per user instead (NaN for a user without relevant items), the numbers a
@@ -19,19 +21,39 @@ user with ``hits`` = relevant items among the top ``k`` and ``R`` = number of re
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
+import pandas as pd
+
+from .checks import require_positive_int
+
+
+def _numbers(values, name: str) -> np.ndarray:
+    """``values`` as a flat float array, or an error that names ``name`` (not numpy's "could not convert")."""
+    try:
+        return np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must hold numbers (ratings), got values numpy cannot read as numbers ({error})") \
+            from None
 
 
 def _pair(y_true, y_pred):
-    y_true = np.asarray(y_true, dtype=np.float64).ravel()
-    y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
+    y_true, y_pred = _numbers(y_true, "y_true"), _numbers(y_pred, "y_pred")
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true has {y_true.size} values but y_pred has {y_pred.size}; they must align")
     if y_true.size == 0:
         raise ValueError("no ratings to score: y_true and y_pred are empty")
+    if np.isnan(y_true).any():
+        raise ValueError(f"y_true has {int(np.isnan(y_true).sum())} NaN rating(s): the true ratings must all be known; "
+                         "drop those rows before scoring")
     if np.isnan(y_pred).any():
         raise ValueError(f"y_pred has {int(np.isnan(y_pred).sum())} NaN prediction(s); fill them (e.g. with the "
                          "global mean) before scoring")
+    for name, values in (("y_true", y_true), ("y_pred", y_pred)):
+        if np.isinf(values).any():
+            raise ValueError(f"{name} has {int(np.isinf(values).sum())} infinite value(s); a rating or a prediction "
+                             "must be a finite number")
     return y_true, y_pred
 
 
@@ -65,18 +87,57 @@ def _top_columns(recommended, k) -> np.ndarray:
     return recommended[:, :k]
 
 
-def hit_matrix(recommended, relevant, k: int):
+def _aligned(relevant, users, n_rows: int) -> list:
+    """``relevant`` as one entry per row of ``recommended``. A Series or dict keyed by user is looked up at
+    ``users`` (the user of each row); without ``users`` it is refused, since zipping it by position would silently
+    pair each list with another user's items whenever its order is not the rows' order."""
+    keyed = isinstance(relevant, (pd.Series, Mapping))
+    if keyed and users is None:
+        kind = "a pandas Series" if isinstance(relevant, pd.Series) else "a dict"
+        raise TypeError(f"relevant is {kind} keyed by user, but the rows of recommended are not labelled: pass "
+                        "users=<the user id of each row of recommended> so it can be aligned, or pass a list in the "
+                        "rows' order, e.g. relevant.reindex(users).tolist()")
+    if users is not None:
+        users = np.asarray(users)
+        if users.ndim != 1 or len(users) != n_rows:
+            raise ValueError(f"users must hold one user id per row of recommended ({n_rows}), got shape {users.shape}")
+    if not keyed:
+        if not hasattr(relevant, "__len__") or isinstance(relevant, (str, bytes, set)):
+            raise TypeError(f"relevant must be a list with one collection of item ids per row of recommended, got "
+                            f"{type(relevant).__name__}")
+        return list(relevant)
+    missing = [u for u in users.tolist() if u not in relevant]
+    if missing:
+        raise KeyError(f"{len(missing)} of the users have no entry in relevant, e.g. {missing[:5]}; give every user "
+                       "an entry (set() for a user with nothing relevant), with ids of the same type")
+    return [relevant[u] for u in users.tolist()]
+
+
+def _as_set(rel, row: int) -> set:
+    """One user's relevant items as a set; a scalar, a string or NaN in their place is an error, not letters or a
+    crash inside ``list()``."""
+    if isinstance(rel, set):
+        return rel
+    if isinstance(rel, (str, bytes)) or not hasattr(rel, "__iter__"):
+        raise TypeError(f"relevant entry {row} is {rel!r} ({type(rel).__name__}), not a collection of item ids: give "
+                        "one set of relevant items per user (set() for none), e.g. "
+                        "test.groupby('user_id')['item_id'].agg(set).reindex(users).tolist()")
+    return set(np.asarray(list(rel)).tolist())
+
+
+def hit_matrix(recommended, relevant, k: int, users=None):
     """Return ``(hits, n_relevant)``: a boolean (users, k) matrix of hits and each user's relevant count, one row
     per user as given (a user without relevant items has no hits and a count of 0). Shared by every ranking
-    metric."""
+    metric. ``users``: the user of each row, needed (only) when ``relevant`` is a Series or dict keyed by user."""
     top = _top_columns(recommended, k)
+    relevant = _aligned(relevant, users, top.shape[0])
     if len(relevant) != top.shape[0]:
         raise ValueError(f"recommended has {top.shape[0]} rows but relevant has {len(relevant)} entries; "
                          "give one set of relevant items per user")
     hits = np.zeros(top.shape, dtype=bool)
     n_rel = np.zeros(top.shape[0], dtype=np.float64)
     for r, (row, rel) in enumerate(zip(top, relevant)):
-        rel = rel if isinstance(rel, set) else set(np.asarray(list(rel)).tolist())
+        rel = _as_set(rel, r)
         if not rel:
             continue
         _check_same_kind(row, rel)
@@ -109,36 +170,36 @@ def _finish(values: np.ndarray, n_rel: np.ndarray, per_user: bool):
     return values if per_user else float(np.nanmean(values))
 
 
-def precision_at_k(recommended, relevant, k: int = 10, per_user: bool = False):
+def precision_at_k(recommended, relevant, k: int = 10, per_user: bool = False, users=None):
     """Mean of (hits in top k) / k (``per_user=True``: one value per user, NaN where nothing is relevant)."""
-    hits, n_rel = hit_matrix(recommended, relevant, k)
+    hits, n_rel = hit_matrix(recommended, relevant, k, users)
     return _finish(hits.sum(axis=1) / hits.shape[1], n_rel, per_user)
 
 
-def recall_at_k(recommended, relevant, k: int = 10, per_user: bool = False):
+def recall_at_k(recommended, relevant, k: int = 10, per_user: bool = False, users=None):
     """Mean of (hits in top k) / (number of relevant items)."""
-    hits, n_rel = hit_matrix(recommended, relevant, k)
+    hits, n_rel = hit_matrix(recommended, relevant, k, users)
     return _finish(hits.sum(axis=1) / np.maximum(n_rel, 1), n_rel, per_user)
 
 
-def ndcg_at_k(recommended, relevant, k: int = 10, per_user: bool = False):
+def ndcg_at_k(recommended, relevant, k: int = 10, per_user: bool = False, users=None):
     """Mean NDCG@k with binary gains and discount 1/log2(rank+1); ideal DCG over min(relevant, k) hits."""
-    hits, n_rel = hit_matrix(recommended, relevant, k)
+    hits, n_rel = hit_matrix(recommended, relevant, k, users)
     k = hits.shape[1]
     disc = _discounts(k)
     ideal = np.cumsum(disc)[np.clip(np.minimum(n_rel, k).astype(int) - 1, 0, None)]
     return _finish(hits @ disc / ideal, n_rel, per_user)
 
 
-def hit_rate_at_k(recommended, relevant, k: int = 10, per_user: bool = False):
+def hit_rate_at_k(recommended, relevant, k: int = 10, per_user: bool = False, users=None):
     """Fraction of users with at least one relevant item in their top k."""
-    hits, n_rel = hit_matrix(recommended, relevant, k)
+    hits, n_rel = hit_matrix(recommended, relevant, k, users)
     return _finish(hits.any(axis=1).astype(np.float64), n_rel, per_user)
 
 
-def map_at_k(recommended, relevant, k: int = 10, per_user: bool = False):
+def map_at_k(recommended, relevant, k: int = 10, per_user: bool = False, users=None):
     """Mean average precision: sum of precision@r at each hit rank r <= k, divided by min(relevant, k)."""
-    hits, n_rel = hit_matrix(recommended, relevant, k)
+    hits, n_rel = hit_matrix(recommended, relevant, k, users)
     k = hits.shape[1]
     precision_at_rank = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
     return _finish((precision_at_rank * hits).sum(axis=1) / np.maximum(np.minimum(n_rel, k), 1), n_rel, per_user)
@@ -154,6 +215,11 @@ def rank_metrics(ranks, k: int = 10) -> dict[str, np.ndarray]:
         raise ValueError("ranks must be a non-empty 1-D array, one rank per event")
     if np.isnan(ranks).any() or (ranks < 1).any():
         raise ValueError("ranks must be 1-based (the best position is 1) and not NaN")
+    fractional = ranks[np.isfinite(ranks) & (ranks != np.floor(ranks))]
+    if len(fractional):
+        raise ValueError(f"ranks must be whole numbers (a position in the list) or inf (not ranked), got e.g. "
+                         f"{fractional[0]}; an average rank of ties is not a position: break ties in a random order, "
+                         "as evaluate_sequential does")
     inside = ranks <= k
     safe = np.where(inside, ranks, 1.0)
     return {f"hit_rate@{k}": inside.astype(np.float64),
@@ -164,8 +230,7 @@ def rank_metrics(ranks, k: int = 10) -> dict[str, np.ndarray]:
 def catalogue_coverage(recommended, n_items: int, k: int = 10) -> float:
     """Fraction of the catalogue's ``n_items`` items that appear in at least one user's top k."""
     top = _top_columns(recommended, k)
-    if n_items <= 0:
-        raise ValueError(f"n_items must be positive, got {n_items}")
+    n_items = require_positive_int(n_items, "n_items (the size of the catalogue)")
     distinct = len(np.unique(top))
     if distinct > n_items:
         raise ValueError(f"the lists hold {distinct} distinct items but n_items is {n_items}: n_items must be the "

@@ -26,6 +26,7 @@ from .results import (RESULTS_FILE, RUN_DIR_ENV, TIMINGS_FILE, BrokenRunFile, fo
 PROJECT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = PROJECT / "notebooks"
 KERNEL_NAME = "python3"
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 ANY = object()  # the "default" of a parameter that is not a plain literal (``PAPER_BATCH = NCF_BATCH``): any value goes
 
 
@@ -38,16 +39,41 @@ def course_notebooks(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
     return sorted(p for p in Path(notebook_dir).glob("[0-9][0-9]_*.ipynb"))
 
 
+def _matches(stem: str, selector: str) -> bool:
+    """Whether ``selector`` names the notebook ``stem`` (``NN_name``): its number exactly (``01``), its whole stem, or
+    the start of the stem with the number and its underscore (``01_pre``). A bare ``1`` or ``0`` is no prefix of
+    ``10_...``: it would pick a notebook nobody meant."""
+    number = stem.split("_", 1)[0]
+    return selector in (number, stem) or (selector.startswith(number + "_") and stem.startswith(selector))
+
+
+def _close_to(selector: str, notebooks: list[Path]) -> list[str]:
+    """The notebooks ``selector`` was probably meant to name: the same number written otherwise (``1`` -> ``01``),
+    stems that contain it (``matrix`` -> ``03_matrix_factorisation``), or stems spelt alike."""
+    stems = [nb.stem for nb in notebooks]
+    if selector.isdigit():
+        return [n for n in (stem.split("_", 1)[0] for stem in stems) if n.isdigit() and int(n) == int(selector)]
+    close = [stem for stem in stems if selector.lower() in stem.lower()]
+    close += difflib.get_close_matches(selector, stems, n=2, cutoff=0.6)
+    return list(dict.fromkeys(close))[:3]
+
+
 def select(notebooks: list[Path], only: list[str] | None) -> list[Path]:
-    """Notebooks whose stem or number matches one of ``only`` (e.g. ``01`` or ``01_preprocessing``)."""
+    """Notebooks that one of ``only`` names: by number (``01``), by stem (``01_preprocessing_and_evaluation``) or
+    by the start of the stem with its number (``01_pre``); anything else is a UsageError that suggests the notebook
+    it may have meant."""
     if not only:
         return notebooks
-    chosen = [nb for nb in notebooks if any(nb.stem == o or nb.stem.startswith(o) for o in only)]
-    unknown = [o for o in only if not any(nb.stem == o or nb.stem.startswith(o) for nb in notebooks)]
+    unknown = [o for o in only if not any(_matches(nb.stem, o) for nb in notebooks)]
     if unknown:
+        problems = []
+        for o in unknown:
+            close = _close_to(o, notebooks)
+            problems.append(f"no notebook matches {o!r}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
         names = ", ".join(nb.stem for nb in notebooks)
-        raise UsageError(f"no notebook matches {unknown}; the course has: {names}")
-    return chosen
+        raise UsageError("; ".join(problems) + f". Name a notebook by its number (01), its name or the start of its "
+                         f"name with the number (01_pre); the course has: {names}")
+    return [nb for nb in notebooks if any(_matches(nb.stem, o) for o in only)]
 
 
 def parse_parameter(text: str) -> tuple[str, object]:
@@ -124,6 +150,27 @@ def notebook_parameters(path: Path) -> tuple[dict[str, object], set[str]]:
     return defaults, smoke
 
 
+def _is_reference_test(test: ast.expr) -> bool:
+    """``PROFILE == "reference"`` (either side)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    return (any(isinstance(x, ast.Name) and x.id == "PROFILE" for x in sides)
+            and any(isinstance(x, ast.Constant) and x.value == "reference" for x in sides))
+
+
+def reference_names(path: Path) -> set[str]:
+    """The names that ``path``'s ``if PROFILE == "reference":`` blocks assign: with ``-p PROFILE=reference`` these
+    overwrite injected values, as the ``if SMOKE:`` block does with ``--smoke``."""
+    names = set()
+    for cell in _code_cells(path):
+        for stmt in _statements(cell.source):
+            if isinstance(stmt, ast.If) and _is_reference_test(stmt.test):
+                names |= {n.id for part in stmt.body for n in ast.walk(part)
+                          if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return names
+
+
 def _fits(value, default) -> bool:
     """Whether ``value`` may replace ``default``: an int for an int (not True/False), an int or float for a float,
     True/False for a bool, a str for a str, a list for a list."""
@@ -177,6 +224,16 @@ def check_parameters(notebooks: list[Path], overrides: dict, smoke: bool) -> Non
             problems.append(f"--smoke with -p {name}: the `if SMOKE:` cell of {', '.join(clash)} sets {name} after "
                             f"the injected parameters, so your value would be replaced. Drop --smoke (and set the "
                             f"small values you want with -p), or drop -p {name}")
+    if "PROFILE" in overrides and overrides["PROFILE"] not in ("laptop", "reference"):
+        problems.append(f"-p PROFILE={overrides['PROFILE']!r}: PROFILE is 'laptop' (the default) or 'reference'")
+    if overrides.get("PROFILE") == "reference":
+        for stem in info:
+            clash = sorted((set(overrides) - {"PROFILE"}) & reference_names(next(nb for nb in notebooks
+                                                                                  if nb.stem == stem)))
+            if clash:
+                problems.append(f"-p PROFILE=reference with -p {', '.join(clash)}: the `if PROFILE == \"reference\":` "
+                                f"cell of {stem} sets {', '.join(clash)} after the injected parameters, so your value "
+                                "would be replaced. Drop -p PROFILE=reference, or drop the other -p")
     if problems:
         raise UsageError("\n       ".join(problems))
 
@@ -195,6 +252,9 @@ def execute(notebook: Path, out_dir: Path, parameters: dict, on_cell=None, cwd: 
 
     env_before = dict(os.environ)
     os.environ[RUN_DIR_ENV] = str(out_dir.resolve())
+    # the kernel draws inline whatever backend this process uses (MPLBACKEND=Agg in CI and the tests would leave every
+    # executed notebook without its figures)
+    os.environ["MPLBACKEND"] = INLINE_BACKEND
     sockets = tempfile.TemporaryDirectory(prefix="recsys-kernel-")
     # a local kernel over Unix sockets: no TCP ports, and no "running over TCP without encryption" warning
     config = Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets.name}/kernel"}}) if os.name == "posix" else None
@@ -299,7 +359,9 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="execute the course's notebooks and build the leaderboard")
     p_run.add_argument("--smoke", action="store_true", help="small, fast parameters (what the tests use)")
-    p_run.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks (e.g. 00 03_matrix)")
+    p_run.add_argument("--only", nargs="+", metavar="NAME",
+                       help="run only these notebooks, by number or by the start of the name with its number "
+                            "(e.g. 00 03_matrix)")
     p_run.add_argument("-p", "--parameter", action="append", default=[], type=parse_parameter, metavar="NAME=VALUE",
                        help="override a notebook parameter, e.g. -p SEED=1 (repeatable; not with --smoke for a "
                             "name the notebook's `if SMOKE:` cell sets)")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .checks import require_columns, require_fraction, require_positive_int
+from .checks import require_columns, require_fraction, require_positive_int, require_seed
 
 
 def _require_unique_pairs(ratings: pd.DataFrame) -> None:
@@ -33,6 +33,19 @@ def _require_unique_pairs(ratings: pd.DataFrame) -> None:
                          "keep='last') (notebook 01, §1)")
 
 
+def require_time_order(ratings: pd.DataFrame) -> None:
+    """Refuse timestamps that cannot be ordered as times: text ('9' > '10' as text) or missing values."""
+    ts = ratings["timestamp"]
+    numeric = pd.api.types.is_numeric_dtype(ts) and not pd.api.types.is_bool_dtype(ts)
+    if not (numeric or pd.api.types.is_datetime64_any_dtype(ts)):
+        raise TypeError(f"timestamp has dtype {ts.dtype}, not numbers or datetimes, so it would be ordered as text "
+                        "('9' after '10'); convert it first, e.g. ratings.assign(timestamp=pd.to_numeric("
+                        "ratings.timestamp)) or pd.to_datetime(...)")
+    if ts.isna().any():
+        raise ValueError(f"{int(ts.isna().sum())} rating(s) have no timestamp; ordering by time needs every time: "
+                         "drop or fill them first")
+
+
 def _by_mask(ratings: pd.DataFrame, test_mask: np.ndarray):
     return ratings[~test_mask].reset_index(drop=True), ratings[test_mask].reset_index(drop=True)
 
@@ -41,7 +54,7 @@ def stratified_split(ratings: pd.DataFrame, test_frac: float = 0.2, seed: int = 
     """Per user, put ``round(test_frac * n)`` random ratings in test, keeping at least one in train."""
     require_columns(ratings, ["user_id", "item_id"])
     _require_unique_pairs(ratings)
-    test_frac = require_fraction(test_frac)
+    test_frac, seed = require_fraction(test_frac), require_seed(seed)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(ratings))
     # rank of each row within its user in a random order; the first n_test ranks go to test
@@ -57,7 +70,7 @@ def random_split(ratings: pd.DataFrame, test_frac: float = 0.2, seed: int = 42):
     """Put a uniformly random ``test_frac`` of all rows in test (users are not kept together)."""
     require_columns(ratings, ["user_id", "item_id"])
     _require_unique_pairs(ratings)
-    test_frac = require_fraction(test_frac)
+    test_frac, seed = require_fraction(test_frac), require_seed(seed)
     rng = np.random.default_rng(seed)
     mask = np.zeros(len(ratings), dtype=bool)
     mask[rng.permutation(len(ratings))[: int(round(len(ratings) * test_frac))]] = True
@@ -96,6 +109,7 @@ def leave_last_out(ratings: pd.DataFrame, n: int = 1):
     require_columns(ratings, ["user_id", "item_id", "timestamp"])
     _require_unique_pairs(ratings)
     n = require_positive_int(n, "n")
+    require_time_order(ratings)
     ordered = ratings.reset_index(drop=True).sort_values(["user_id", "timestamp"], kind="stable")
     from_end = ordered.groupby("user_id").cumcount(ascending=False).to_numpy()
     size = ordered.groupby("user_id")["user_id"].transform("size").to_numpy()
@@ -128,6 +142,8 @@ def sequential_split(ratings: pd.DataFrame, n_test: int = 5, n_val: int = 5) -> 
 
     n_test, n_val = require_positive_int(n_test, "n_test"), require_positive_int(n_val, "n_val")
     _require_unique_pairs(ratings)
+    require_columns(ratings, ["user_id", "item_id", "timestamp"])
+    require_time_order(ratings)
     ordered = time_ordered(ratings)
     from_end = ordered.groupby("user_id").cumcount(ascending=False).to_numpy()
     size = ordered.groupby("user_id")["user_id"].transform("size").to_numpy()
@@ -157,6 +173,7 @@ def cold_start_split(ratings: pd.DataFrame, frac: float = 0.1, min_ratings: int 
     require_columns(ratings, ["user_id", "item_id"])
     _require_unique_pairs(ratings)
     frac, min_ratings = require_fraction(frac, "frac"), require_positive_int(min_ratings, "min_ratings")
+    seed = require_seed(seed)
     counts = ratings["item_id"].value_counts()
     eligible = np.sort(counts.index[counts >= min_ratings].to_numpy())
     n_new = int(round(frac * len(eligible)))

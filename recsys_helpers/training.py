@@ -22,17 +22,18 @@ import keras
 import numpy as np
 import scipy.sparse as sp
 
-from .checks import require_positive_int
+from .checks import require_positive_int, require_seed
 from .evaluation import evaluate_ranking
-from .metrics import RANKING_METRICS
+from .metrics import RANKING_METRICS, check_k
 from .sampling import sample_negatives
 
 
 class NegativeSampling(keras.utils.PyDataset):
     """Batches of training interactions with negatives redrawn every epoch (see the module docstring).
 
-    ``seen``: the binary (n_users, n_items) training matrix; ``p``: item sampling probabilities (``None`` for
-    uniform, or ``sampling.popularity_probabilities(seen)``)."""
+    ``seen``: the binary (n_users, n_items) training matrix (SciPy sparse, e.g. ``IdMap.interactions(train)``, or a
+    dense array); ``p``: item sampling probabilities (``None`` for uniform, or
+    ``sampling.popularity_probabilities(seen)``)."""
 
     def __init__(self, seen: sp.csr_matrix, batch_size: int = 1024, negatives: int = 1, kind: str = "triples",
                  seed: int = 42, p=None, **kwargs):
@@ -41,11 +42,16 @@ class NegativeSampling(keras.utils.PyDataset):
             raise ValueError(f"kind must be 'triples' or 'pairs', got {kind!r}")
         self.batch_size = require_positive_int(batch_size, "batch_size")
         self.negatives = require_positive_int(negatives, "negatives")
-        self.kind, self.p, self.seen = kind, p, seen.tocsr()
+        if not sp.issparse(seen):
+            seen = np.asarray(seen)
+            if seen.ndim != 2 or seen.dtype.kind not in "biuf":
+                raise ValueError(f"seen must be the 2-D users × items training matrix, got a {seen.dtype} array of "
+                                 f"shape {seen.shape}")
+        self.kind, self.p, self.seen = kind, p, sp.csr_matrix(seen)
         self.pos_users, self.pos_items = self.seen.nonzero()
         if len(self.pos_users) == 0:
             raise ValueError("seen has no interaction to train on")
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(require_seed(seed))
         self.on_epoch_end()
 
     def on_epoch_end(self):
@@ -75,9 +81,21 @@ class NegativeSampling(keras.utils.PyDataset):
 
 def early_stopping(monitor: str = "val_loss", patience: int = 3, mode: str = "auto") -> keras.callbacks.EarlyStopping:
     """Stop when ``monitor`` (a validation metric) has not improved for ``patience`` epochs and restore the weights
-    of the best epoch."""
+    of the best epoch. ``mode``: "min" (a loss or an error), "max" (a score such as NDCG) or "auto" (from the name)."""
+    if mode not in ("auto", "min", "max"):  # (Keras would warn and fall back to "auto")
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
     return keras.callbacks.EarlyStopping(monitor=monitor, patience=require_positive_int(patience, "patience"),
                                          mode=mode, restore_best_weights=True)
+
+
+def _one_number(value) -> float:
+    """A validation score as a float; anything that is not one number (an array of several, None, a string, True)
+    is refused, naming the fix."""
+    arr = np.asarray(value)  # (None is an object array, True a bool one: both refused)
+    if arr.ndim != 0 or arr.dtype.kind not in "iuf":
+        raise TypeError(f"score() must return one number (the validation score, higher is better), got {value!r}; "
+                        "return e.g. evaluate_ranking(...)['ndcg@10'], not the whole dict or a per-user array")
+    return float(arr)
 
 
 class ValidationCheck(keras.callbacks.Callback):
@@ -94,12 +112,14 @@ class ValidationCheck(keras.callbacks.Callback):
         self.history, self.epochs, self.best = [], [], None
 
     def on_train_begin(self, logs=None):
-        self.history, self.epochs, self.best = [], [], None
+        self.history, self.epochs, self.best = [], [], None  # a check reused for another fit starts afresh
+        self.ran, self.cap = 0, (self.params or {}).get("epochs")
 
     def on_epoch_end(self, epoch, logs=None):
+        self.ran = epoch + 1
         if (epoch + 1) % self.every:
             return
-        value = float(self.score())
+        value = _one_number(self.score())
         if not np.isfinite(value):
             raise ValueError(f"the validation score is {value} after epoch {epoch + 1}: training has diverged or the "
                              "score function is broken (lower the learning rate, or check the score)")
@@ -120,6 +140,11 @@ class ValidationCheck(keras.callbacks.Callback):
             raise ValueError("no epoch has been checked yet")
         return self.epochs[int(np.argmax(self.history))]
 
+    @property
+    def log(self) -> "EpochLog":
+        """Epochs run, best epoch and cap of the last ``fit`` (what ``Results.record(..., epochs=)`` stores)."""
+        return EpochLog(self.ran, self.best_epoch, self.cap)
+
 
 class RankingEarlyStopping(keras.callbacks.Callback):
     """Every ``every`` epochs, ``evaluate_ranking(model, frame, val, k)[metric]`` (kept in ``checks`` as
@@ -131,16 +156,18 @@ class RankingEarlyStopping(keras.callbacks.Callback):
         super().__init__()
         if metric not in RANKING_METRICS:
             raise ValueError(f"metric must be one of {sorted(RANKING_METRICS)}, got {metric!r}")
-        self.frame, self.val, self.k = frame, val, require_positive_int(k, "k")
+        self.frame, self.val, self.k = frame, val, check_k(k)
         self.every = require_positive_int(every, "every")
         self.patience = require_positive_int(patience, "patience")
-        self.metric = f"{metric}@{k}"
+        self.metric = f"{metric}@{self.k}"
         self.checks, self.best_weights = {}, None
 
     def on_train_begin(self, logs=None):
-        self.checks, self.best_weights = {}, None
+        self.checks, self.best_weights = {}, None  # a callback reused for another fit starts afresh
+        self.ran, self.cap = 0, (self.params or {}).get("epochs")
 
     def on_epoch_end(self, epoch, logs=None):
+        self.ran = epoch + 1
         if (epoch + 1) % self.every:
             return
         self.checks[epoch + 1] = float(evaluate_ranking(self.model, self.frame, self.val, self.k)[self.metric])
@@ -153,3 +180,31 @@ class RankingEarlyStopping(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.best_weights is not None:
             self.model.set_weights(self.best_weights)
+
+    @property
+    def log(self) -> "EpochLog":
+        """Epochs run, best epoch and cap of the last ``fit`` (what ``Results.record(..., epochs=)`` stores)."""
+        if not self.checks:
+            raise ValueError("no epoch has been checked yet")
+        return EpochLog(self.ran, max(self.checks, key=self.checks.get), self.cap)
+
+
+class EpochLog:
+    """How a training run of a model trained by gradient descent went: ``ran`` epochs, the ``best`` one (by
+    validation) and the ``cap`` it was allowed; ``stopped_early`` when something other than the cap ended it.
+    ``Results.record(..., epochs=EpochLog(ran, best, cap))`` stores it (notebooks 03–11 record one per model, so a
+    model the budget cut short is labelled so). ``ValidationCheck.log`` and ``RankingEarlyStopping.log`` give one."""
+
+    def __init__(self, ran: int, best: int, cap: int):
+        self.ran, self.best, self.cap = (require_positive_int(v, n) for v, n in ((ran, "ran"), (best, "best"),
+                                                                                  (cap, "cap")))
+        if not self.best <= self.ran <= self.cap:
+            raise ValueError(f"need best <= ran <= cap, got best {best}, ran {ran}, cap {cap}")
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.ran < self.cap
+
+    def __repr__(self) -> str:
+        return f"EpochLog(ran={self.ran}, best={self.best}, cap={self.cap})"
+

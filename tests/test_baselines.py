@@ -127,7 +127,7 @@ def test_wmf_learns_more_than_popularity_and_refuses_bad_settings(synthetic):
     assert evaluate_ranking(wmf, train, test)["ndcg@10"] > evaluate_ranking(Popularity().fit(train), train, test)["ndcg@10"]
     again = WMF(factors=4, alpha=5.0, reg=1.0, iterations=10, seed=0).fit(train)
     assert np.allclose(again.scores([0]), wmf.scores([0]))  # seeded
-    with pytest.raises(ValueError, match="factors >= 1"):
+    with pytest.raises(ValueError, match="factors must be a positive integer"):
         WMF(factors=0)
 
 
@@ -177,3 +177,154 @@ def test_item_knn_with_a_single_training_movie_scores_zero():
     knn = ItemKNN(k=5).fit(one)
     assert knn.S.shape == (1, 1) and knn.S.nnz == 0
     assert knn.scores([0, 1]).tolist() == [[0.0], [0.0]]
+
+
+# --------------------------------------------------------------------------------------------- input checks
+
+@pytest.mark.parametrize("make", [lambda: GlobalMean().fit(TINY), lambda: BiasBaseline().fit(TINY),
+                                  lambda: Popularity().fit(TINY)], ids=["GlobalMean", "BiasBaseline", "Popularity"])
+def test_scores_refuse_users_that_were_not_fitted(make):
+    model = make()
+    name = type(model).__name__
+    assert model.scores(np.array([1, 0])).shape == (2, 2) and model.scores([]).shape == (0, 2)
+    for bad in ([2], [-1], [0, 5]):  # -1 would silently be the last user's scores
+        with pytest.raises(IndexError, match=f"{name}.scores: user index .* not one of the 2 fitted users"):
+            model.scores(bad)
+    with pytest.raises(TypeError, match="integer user indices"):
+        model.scores([0.5])
+    with pytest.raises(RuntimeError, match=f"{name} has not been fitted yet: call fit\\(train\\) first"):
+        type(model)().scores([0])
+
+
+def test_item_knn_scores_refuse_users_that_were_not_fitted():
+    from recsys_helpers.baselines import ItemKNN
+    knn = ItemKNN(k=2).fit(KNN_FRAME)
+    with pytest.raises(IndexError, match="ItemKNN.scores: user index 3"):
+        knn.scores([3])
+    with pytest.raises(IndexError, match="user index -1"):
+        knn.scores([-1])
+    with pytest.raises(ValueError, match="alpha must be a finite number"):
+        ItemKNN(alpha=float("nan"))
+
+
+def test_rating_predictions_need_one_user_per_item():
+    for model in (GlobalMean().fit(TINY), BiasBaseline().fit(TINY)):
+        with pytest.raises(ValueError, match="user_ids and item_ids must pair up, one user per item, got 2 and 1"):
+            model.predict([1, 2], [10])
+    with pytest.raises(RuntimeError, match="not been fitted"):
+        BiasBaseline().predict([1], [10])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(reg_user=float("nan")), "regularisation must be >= 0 and finite"),
+    (dict(reg_item="5"), "regularisation must be >= 0 and finite"),
+    (dict(n_iter=0), "n_iter must be a positive integer"),
+    (dict(n_iter=2.5), "n_iter must be a positive integer"),
+])
+def test_bias_baseline_refuses_settings_that_are_not_numbers(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        BiasBaseline(**kwargs)
+
+
+def test_bias_baseline_iterates_to_the_least_squares_fixed_point():
+    """Without shrinkage, alternating updates converge to biases whose residuals sum to 0 per user and per item."""
+    model = BiasBaseline(reg_user=0, reg_item=0, n_iter=200).fit(TINY)
+    resid = TINY.rating - model.predict(TINY.user_id, TINY.item_id)
+    assert np.allclose(resid.groupby(TINY.user_id).sum(), 0, atol=1e-9)
+    assert np.allclose(resid.groupby(TINY.item_id).sum(), 0, atol=1e-9)
+    shrunk = BiasBaseline(reg_user=0, reg_item=2.0, n_iter=1).fit(TINY)  # b_10 = (1 + 0) / (2 + 2), b_20 = -1 / 3
+    assert shrunk.item_bias.tolist() == pytest.approx([0.25, -1 / 3])
+    shrunk = BiasBaseline(reg_user=2.0, reg_item=0, n_iter=1).fit(TINY)  # b_1 = (0.5 + 0) / (2 + 2), b_2 = -0.5 / 3
+    assert shrunk.user_bias.tolist() == pytest.approx([0.125, -0.5 / 3])
+
+
+# --------------------------------------------------------------------------------------------- sequential baselines
+
+# user 1 watches 10 → 20 → 30, user 2 10 → 20, user 3 30 → 10 (timestamps out of row order on purpose)
+SEQ = pd.DataFrame({"user_id": [1, 1, 1, 2, 2, 3, 3], "item_id": [30, 10, 20, 20, 10, 10, 30],
+                    "timestamp": [3, 1, 2, 5, 4, 9, 8]})
+
+
+def test_markov_chain_counts_transitions_and_breaks_ties_by_popularity():
+    from recsys_helpers.baselines import MarkovChain
+    mc = MarkovChain().fit(SEQ)
+    # transitions 10→20 twice, 20→30 once, 30→10 once; counts 10: 3, 20: 2, 30: 2 → tie-break counts / 4
+    assert mc.transitions.toarray().tolist() == [[0, 2, 0], [0, 0, 1], [1, 0, 0]]
+    scores = mc.scores_next([0, 1, 2, 0], [np.array([0]), np.array([2, 1]), np.array([], int), np.array([1, 0])])
+    assert scores == pytest.approx(np.array([[0.75, 2.5, 0.5], [0.75, 0.5, 1.5], [0.75, 0.5, 0.5],
+                                             [0.75, 2.5, 0.5]]))
+    with pytest.raises(IndexError, match="MarkovChain.scores_next: the histories hold item index 3, but the model "
+                                         "was fitted on 3 items"):
+        mc.scores_next([0], [np.array([0, 3])])
+    with pytest.raises(RuntimeError, match="MarkovChain has not been fitted yet"):
+        MarkovChain().scores_next([0], [np.array([0])])
+
+
+def test_popularity_scores_next_are_the_counts_whatever_the_history():
+    pop = Popularity().fit(SEQ)
+    assert pop.scores_next([0, 1], [np.array([2]), np.array([], int)]).tolist() == [[3, 2, 2], [3, 2, 2]]
+    with pytest.raises(IndexError, match="Popularity.scores_next: the histories hold item index -1"):
+        pop.scores_next([0], [np.array([-1])])
+
+
+def test_recency_item_knn_by_hand():
+    """Item columns over users: 10 = (1, 1, 1), 20 = (1, 1, 0), 30 = (1, 0, 1); cos(10, 20) = cos(10, 30) = 2/√6,
+    cos(20, 30) = 1/2. History 10, 20, 30 with window 2 and decay 0.5: weights 0.5 for 20 and 1 for 30."""
+    from recsys_helpers.baselines import RecencyItemKNN
+    knn = RecencyItemKNN(decay=0.5, window=2).fit(SEQ)
+    c = 2 / np.sqrt(6)
+    got = knn.scores_next([0, 1], [np.array([0, 1, 2]), np.array([1])])
+    assert got == pytest.approx(np.array([[0.5 * c + c, 0.5 + 0.5, 0.25 + 1], [c, 1.0, 0.5]]))
+    flat = RecencyItemKNN(decay=1.0, window=50).fit(SEQ).scores_next([0], [np.array([0, 1, 2])])
+    assert flat == pytest.approx(np.array([[1 + 2 * c, c + 1 + 0.5, c + 0.5 + 1]]))
+    with pytest.raises(IndexError, match="RecencyItemKNN.scores_next: the histories hold item index 5"):
+        knn.scores_next([0], [np.array([5])])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(window=0), "window must be a positive integer"), (dict(window=2.5), "window must be a positive integer"),
+    (dict(decay=0), "decay must be in \\(0, 1\\]"), (dict(decay=1.5), "decay must be in"),
+    (dict(decay="0.5"), "decay must be a finite number"), (dict(decay=float("nan")), "decay must be a finite"),
+])
+def test_recency_item_knn_refuses_bad_settings(kwargs, message):
+    from recsys_helpers.baselines import RecencyItemKNN
+    with pytest.raises(ValueError, match=message):
+        RecencyItemKNN(**kwargs)
+
+
+# --------------------------------------------------------------------------------------------- cold-start baselines
+
+ITEMS = pd.DataFrame({"item_id": [10, 20, 30, 40], "genres": [["A"], ["A", "B"], ["B"], ["A", "B", "C"]]})
+
+
+def test_genre_profile_by_hand():
+    """User 1 rated 10, 20, 30: genres A twice, B twice → profile (1/2, 1/2, 0); user 2 rated 10, 20: (2/3, 1/3, 0).
+    A new movie's score is the profile · its genres / √(its number of genres)."""
+    from recsys_helpers.baselines import GenreProfile
+    model = GenreProfile().fit(SEQ[SEQ.user_id < 3], ITEMS)
+    assert model.genres == ["A", "B", "C"]
+    assert model.profiles == pytest.approx(np.array([[0.5, 0.5, 0], [2 / 3, 1 / 3, 0]]))
+    got = model.scores_items([0, 1], [40, 30, 10])
+    assert got == pytest.approx(np.array([[1 / np.sqrt(3), 0.5, 0.5], [1 / np.sqrt(3), 1 / 3, 2 / 3]]))
+    with pytest.raises(KeyError, match="1 item\\(s\\) are missing from the items table, e.g. \\[99\\]"):
+        model.scores_items([0], [10, 99])
+    with pytest.raises(IndexError, match="GenreProfile.scores: user index 2 is not one of the 2 fitted users"):
+        model.scores_items([2], [10])
+    with pytest.raises(RuntimeError, match="GenreProfile has not been fitted yet"):
+        GenreProfile().scores_items([0], [10])
+
+
+def test_genre_profile_refuses_genres_given_as_text():
+    from recsys_helpers.baselines import GenreProfile
+    with pytest.raises(TypeError, match="must hold a list of genres per movie, got text such as 'A'; split it first"):
+        GenreProfile().fit(SEQ, ITEMS.assign(genres=["A", "A|B", "B", "A|B|C"]))
+
+
+def test_random_scores_are_seeded():
+    from recsys_helpers.baselines import RandomScores
+    got = RandomScores(3).scores_items([0, 1], [10, 20, 30])
+    assert np.array_equal(got, np.random.default_rng(3).random((2, 3)))
+    assert not np.allclose(got, RandomScores(4).scores_items([0, 1], [10, 20, 30]))
+    for seed in ("a", True, -1, 1.5):
+        with pytest.raises(TypeError, match="seed must be a whole number"):
+            RandomScores(seed)

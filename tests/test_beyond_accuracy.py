@@ -41,6 +41,7 @@ def test_novelty_average_popularity_and_the_long_tail():
     # self-information with 8 users: item 1 (8 users) 0 bits, item 2 (4) 1 bit, item 3 (1) 3 bits
     assert ba.novelty([[1, 2], [3, 3]], POPULARITY, n_users=8, k=2, per_user=True) == pytest.approx([0.5, 3.0])
     assert ba.novelty([[1, 2], [3, 3]], POPULARITY, n_users=8, k=2) == pytest.approx(1.75)
+    assert ba.novelty([[1, 2], [3, 3], [1, 1]], POPULARITY, n_users=8, k=2) == pytest.approx(3.5 / 3)  # the mean
     assert ba.average_popularity([[1, 2], [3, 5]], POPULARITY, k=2, per_user=True) == pytest.approx([6.0, 1.5])
     assert ba.long_tail(POPULARITY, head_share=0.2) == {2, 3, 4, 5}  # the head: the top 20% of 5 items = item 1
     assert ba.long_tail(POPULARITY, head_share=0.4) == {3, 4, 5}
@@ -120,3 +121,177 @@ def test_calibration_kl_agrees_with_genre_distribution_on_random_lists():
         ba.calibration_kl([[4]], [[1]], pd.Series({1: ["A"], 4: []}), k=1)
     with pytest.raises(KeyError):
         ba.calibration_kl([[1]], [[99]], pd.Series({1: ["A"]}), k=1)
+
+
+# --- issue 25: inputs that used to give a plausible wrong number, NaN or a deep traceback ---------------------------
+
+def test_aplt_refuses_a_tail_it_would_misread():
+    lists = [[1, 2, 3], [2, 3, 4]]
+    assert ba.aplt(lists, {3, 4}, k=3, per_user=True) == pytest.approx([1 / 3, 2 / 3])
+    # '3' against 3 matched nothing: 0.0
+    with pytest.raises(TypeError, match="tail holds ids such as '[34]' \\(str\\).*same kind"):
+        ba.aplt(lists, {"3", "4"}, k=3)
+    with pytest.raises(TypeError, match="same kind"):  # a large tail made np.isin compare as text, and match
+        ba.aplt(lists, {str(i) for i in range(100)}, k=3)
+    with pytest.raises(TypeError, match="same kind"):
+        ba.aplt([["a", "b"]], {1, 2}, k=2)
+    # a Series of the tail's popularity: its values (the counts) were read as the ids
+    tail_popularity = POPULARITY[POPULARITY.index.isin([3, 4])]  # counts 1, 1
+    with pytest.raises(TypeError, match="tail must be a set.*got a Series.*set\\(x.index\\)"):
+        ba.aplt(lists, tail_popularity, k=3)
+    with pytest.raises(TypeError, match="got a dict"):
+        ba.aplt(lists, {3: 1, 4: 1}, k=3)
+    with pytest.raises(TypeError, match="flat collection"):
+        ba.aplt(lists, 3, k=3)
+    with pytest.raises(TypeError, match="such as False \\(bool\\)"):  # a mask over the catalogue is not a set of ids
+        ba.aplt(lists, np.array([False, False, True, True]), k=3)
+    # what the message says to pass works, and so do a list, an array, an Index and float ids
+    for tail in (set(tail_popularity.index), [3, 4], np.array([3, 4]), pd.Index([3, 4]), {3.0, 4.0}):
+        assert ba.aplt(lists, tail, k=3) == pytest.approx(0.5)
+    assert ba.aplt(lists, set(), k=3) == 0.0  # an empty tail (head_share close to 1) is no error
+
+
+def test_exposure_gini_takes_the_same_ids_as_aplt():
+    with pytest.raises(TypeError, match="catalogue holds ids such as '1'"):
+        ba.exposure_gini([[1, 2]], ["1", "2", "3"], k=2)
+    with pytest.raises(TypeError, match="catalogue must be a set.*Series"):
+        ba.exposure_gini([[1, 2]], pd.Series([1, 2, 3]), k=2)
+    assert ba.exposure_gini([[1, 2]], pd.Index([1, 2, 3]), k=2) == pytest.approx(1 / 3)  # [0, 1, 1]: 2 / 6
+    assert ba.exposure_gini([[1, 2]], {1, 2, 3}, k=2) == pytest.approx(1 / 3)
+    assert ba.exposure_gini([[1, 2], [1, 2]], [4, 3, 2, 1, 1], k=2) == pytest.approx(0.5)  # unsorted, repeated ids
+
+
+def test_no_lists_and_nan_ids_are_refused_rather_than_averaged_to_nan():
+    empty = np.empty((0, 3), dtype=np.int64)
+    for call in (lambda: ba.aplt(empty, {1}, k=2), lambda: ba.exposure_gini(empty, [1, 2], k=2),
+                 lambda: ba.average_popularity(empty, POPULARITY, k=2),
+                 lambda: ba.intra_list_diversity(empty, GENRES, k=2)):
+        with pytest.raises(ValueError, match="no lists"):
+            call()
+    with pytest.raises(ValueError, match="NaN item ids"):
+        ba.aplt([[1.0, np.nan]], {1}, k=2)
+
+
+def test_genre_distribution_refuses_weights_and_genres_it_would_misread():
+    genres = pd.Series({1: ["x"], 2: ["y"], 3: ["x", "y"]})
+    with pytest.raises(ValueError, match="one weight per item"):  # zip dropped items 2 and 3: {'x': 1.0}
+        ba.genre_distribution([1, 2, 3], genres, weights=[1.0])
+    with pytest.raises(ValueError, match="one weight per item"):
+        ba.genre_distribution([1], genres, weights=[1.0, 2.0])
+    with pytest.raises(ValueError, match="at least 0"):  # shares {'x': 2.0, 'y': -1.0}
+        ba.genre_distribution([1, 2], genres, weights=[2.0, -1.0])
+    with pytest.raises(ValueError, match="weights holds 1 NaN"):
+        ba.genre_distribution([1, 2], genres, weights=[1.0, np.nan])
+    with pytest.raises(ValueError, match="every weight is 0"):
+        ba.genre_distribution([1, 2], genres, weights=[0.0, 0.0])
+    assert ba.genre_distribution([1, 3], genres, weights=[0.0, 2.0]).to_dict() == pytest.approx({"x": 0.5, "y": 0.5})
+    raw = pd.Series({1: "Comedy|Drama", 2: "Drama"})  # the letters became genres
+    with pytest.raises(TypeError, match="list of genre names.*'Comedy\\|Drama' for item 1.*str.split"):
+        ba.genre_distribution([1], raw)
+    with pytest.raises(TypeError, match="list of genre names"):
+        ba.calibration_kl([[2]], [[1]], raw, k=1)
+    with pytest.raises(TypeError, match="genres must be a pandas Series"):
+        ba.genre_distribution([1], GENRES)  # the binary matrix is features, not genres
+    with pytest.raises(TypeError, match="items must be a set.*Series.*to_numpy"):
+        ba.genre_distribution(pd.Series([1, 3]), genres)
+    # tuples, sets and arrays of names are lists of genres too
+    other = pd.Series({1: ("x",), 2: {"y"}, 3: np.array(["x", "y"])})
+    assert ba.genre_distribution([1, 2, 3], other).to_dict() == pytest.approx({"x": 0.5, "y": 0.5})
+
+
+def test_attribute_tables_are_refused_where_they_would_give_nan_or_a_deep_traceback():
+    vectors = pd.DataFrame([[1.0, 0.0], [np.nan, 1.0], [1.0, 1.0]], index=[1, 2, 3])
+    with pytest.raises(ValueError, match="features holds 1 NaN"):  # was nan
+        ba.intra_list_diversity([[1, 2, 3]], vectors, k=3, distance="cosine")
+    with pytest.raises(ValueError, match="features holds 1 NaN"):
+        ba.intra_list_diversity([[1, 2, 3]], vectors, k=3)
+    assert ba.intra_list_diversity([[1, 3]], vectors, k=2, distance="cosine") == pytest.approx(1 - 1 / np.sqrt(2))
+    with pytest.raises(ValueError, match="features has repeated item ids.*\\[2\\]"):  # was a reshape error
+        ba.intra_list_diversity([[1, 2, 3]], pd.concat([GENRES, GENRES.loc[[2]]]), k=3)
+    with pytest.raises(TypeError, match="features must be a pandas DataFrame indexed by item id"):
+        ba.intra_list_diversity([[0, 1]], GENRES.to_numpy(), k=2)  # was AttributeError: no attribute 'index'
+    with pytest.raises(TypeError, match="popularity must be a pandas Series.*pd.Series\\(d\\)"):
+        ba.average_popularity([[1, 2]], POPULARITY.to_dict(), k=2)
+    with pytest.raises(TypeError, match="popularity must be a pandas Series"):
+        ba.novelty([[1, 2]], POPULARITY.to_dict(), n_users=8, k=2)
+    with pytest.raises(TypeError, match="popularity must be a pandas Series"):
+        ba.long_tail(POPULARITY.to_dict())
+    with_nan = POPULARITY.astype(float).copy()
+    with_nan[2] = np.nan
+    with pytest.raises(ValueError, match="popularity holds 1 NaN"):  # was nan
+        ba.novelty([[1, 2]], with_nan, n_users=8, k=2)
+    with pytest.raises(ValueError, match="popularity holds 1 NaN"):
+        ba.average_popularity([[1, 2]], with_nan, k=2)
+    with pytest.raises(ValueError, match="popularity holds 1 NaN"):  # NaN sorted last: it joined the tail
+        ba.long_tail(with_nan)
+    with pytest.raises(ValueError, match="negative"):
+        ba.average_popularity([[1, 2]], POPULARITY - 5, k=2)
+    assert ba.average_popularity([[1, 6]], pd.Series({1: 8, 6: 0}), k=2) == 4.0  # no user is a count, not an error
+    with pytest.raises(ValueError, match="popularity has repeated item ids"):
+        ba.long_tail(pd.concat([POPULARITY, POPULARITY.loc[[5]]]))
+    with pytest.raises(ValueError, match="head_share must be a finite number"):
+        ba.long_tail(POPULARITY, head_share=np.nan)
+
+
+def test_novelty_needs_a_whole_number_of_users():
+    for bad in (10.7, 0.5, 0, True, "8", None):
+        with pytest.raises(ValueError, match="n_users must be a positive integer"):
+            ba.novelty([[1, 2]], POPULARITY, n_users=bad, k=2)
+    assert ba.novelty([[1, 2]], POPULARITY, n_users=8.0, k=2) == pytest.approx(0.5)
+
+
+def test_calibration_kl_refuses_histories_it_would_misread():
+    genres = pd.Series({1: ["A"], 2: ["B"], 3: ["A", "B"]})
+    with pytest.raises(TypeError, match="one sequence of item ids per list.*such as 1.*\\[history\\]"):
+        ba.calibration_kl([[1], [3]], [1, 2], genres, k=1)  # one flat list: was "object of type 'int' has no len()"
+    with pytest.raises(ValueError, match="history of list 1 is empty"):  # was "none of the items ... has a genre"
+        ba.calibration_kl([[1], [3]], [[1, 2], []], genres, k=1)
+    with pytest.raises(ValueError, match="histories\\[0\\] is missing"):
+        ba.calibration_kl([[1]], pd.Series({7: [1]}).reindex([8]).tolist(), genres, k=1)
+    with pytest.raises(TypeError, match="read by position.*reindex"):
+        ba.calibration_kl([[1], [3]], pd.Series({20: [1, 2], 10: [2]}), genres, k=1)
+    with pytest.raises(TypeError, match="histories\\[0\\] holds ids such as '1'"):
+        ba.calibration_kl([[1]], [["1", "2"]], genres, k=1)
+    with pytest.raises(ValueError, match="alpha must be a finite number"):
+        ba.calibration_kl([[1]], [[1]], genres, k=1, alpha=np.nan)
+    with pytest.raises(ValueError, match="no item of the list of row 1 has a genre"):
+        ba.calibration_kl([[1], [4]], [[1], [1]], pd.Series({1: ["A"], 4: []}), k=1)
+    with pytest.raises(ValueError, match="no item of the history of row 0 has a genre"):
+        ba.calibration_kl([[1]], [[4]], pd.Series({1: ["A"], 4: []}), k=1)
+    # a history may be a set, an array or a tuple; the lists' own history gives 0
+    kl = ba.calibration_kl([[1, 2], [1, 3]], [{1, 2}, np.array([1, 3])], genres, k=2, per_user=True)
+    assert kl == pytest.approx([0.0, 0.0])
+
+
+def test_activity_groups_split_tied_users_by_id_into_equal_groups():
+    # activities 2, 1, 1, 1, 1, 3 (users 1..6): ranked by activity, ties by user id -> 2, 3, 4, 5 | 1, 6 ...
+    train = pd.DataFrame({"user_id": np.repeat([1, 2, 3, 4, 5, 6], [2, 1, 1, 1, 1, 3])})
+    groups = ba.activity_groups(train)
+    assert groups.to_dict() == {2: "light", 3: "light", 4: "medium", 5: "medium", 1: "heavy", 6: "heavy"}
+    assert ba.activity_groups(train, n_groups=2, labels=["low", "high"]).to_dict() == {
+        2: "low", 3: "low", 4: "low", 5: "high", 1: "high", 6: "high"}
+    assert ba.activity_groups(train, n_groups=1).to_dict() == dict.fromkeys([1, 2, 3, 4, 5, 6], "group 1")
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="n_groups must be a positive integer"):
+            ba.activity_groups(train, n_groups=bad)
+
+
+def test_by_group_is_the_mean_not_the_median_and_needs_series():
+    groups = pd.Series(["a", "a", "a", "b", "b", "b"], index=[1, 2, 3, 4, 5, 6])
+    values = pd.Series([0.0, 0.0, 0.9, 0.1, 0.1, 0.4], index=[6, 5, 4, 3, 2, 1])  # aligned by user id, not position
+    # a: users 1, 2, 3 -> 0.4, 0.1, 0.1 (mean 0.2, median 0.1); b: users 4, 5, 6 -> 0.9, 0, 0 (mean 0.3, median 0)
+    assert ba.by_group(values, groups).to_dict() == pytest.approx({"a": 0.2, "b": 0.3})
+    with pytest.raises(TypeError, match="values must be a pandas Series"):
+        ba.by_group([0.1, 0.2], groups)
+    with pytest.raises(TypeError, match="groups must be a pandas Series"):
+        ba.by_group(values, groups.to_dict())
+    with pytest.raises(ValueError, match="groups has repeated user ids"):
+        ba.by_group(values, pd.concat([groups, groups]))
+
+
+def test_long_tail_breaks_ties_by_item_id_whatever_the_order_of_the_series():
+    popularity = pd.Series([3, 5, 3, 3, 1], index=[9, 4, 2, 7, 1])  # not sorted by id; 2, 7, 9 tie on 3 users
+    assert ba.long_tail(popularity, head_share=0.4) == {7, 9, 1}  # the head: item 4, then item 2 (lowest id of the tie)
+    assert ba.long_tail(popularity, head_share=0.6) == {9, 1}
+    assert ba.long_tail(popularity.sort_index(), head_share=0.4) == {7, 9, 1}
+    assert ba.long_tail(popularity, head_share=0.35) == {7, 9, 1}  # 0.35 × 5 = 1.75 items: rounded to a head of 2

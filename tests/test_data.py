@@ -999,3 +999,39 @@ def test_write_movielens_folder_rejects_unknown_names(tmp_path):
     with pytest.raises(ValueError, match="ml-nonexistent"):
         write_movielens_folder(tmp_path, "ml-nonexistent")
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------------- probes (issue 25)
+
+def test_a_damaged_download_does_not_advise_deleting_the_temporary_folder(server, cache_dir, monkeypatch):
+    payload = build_zip()
+    server.payload = payload
+    monkeypatch.setitem(rd.DATASETS, NAME, spec_for(server.url(), payload, zip_sha256="0" * 64))
+    with pytest.raises(ChecksumError) as err:
+        load_movielens(NAME)
+    assert "-download-" not in str(err.value) and "load again" in str(err.value)
+
+
+@pytest.mark.parametrize("url", ["not a url", "example.org/mirror", "/some/folder"])
+def test_a_download_url_that_is_not_an_address_is_named(url, cache_dir, monkeypatch):
+    monkeypatch.setenv(rd.URL_ENV, url)
+    with pytest.raises(DataError, match=f"{rd.URL_ENV}=.*is not a web address"):
+        rd.download_movielens(NAME, cache_dir)
+
+
+@pytest.mark.parametrize("seed", ["x", 1.5, True, None, -3])
+def test_synthetic_generators_refuse_a_seed_that_is_not_a_whole_number(seed, tmp_path):
+    with pytest.raises(TypeError, match="seed must be a whole number"):
+        make_synthetic_ratings(1000, n_users=50, n_items=100, seed=seed)
+    with pytest.raises(TypeError, match="seed must be a whole number"):
+        make_synthetic(n_users=20, n_items=30, ratings_per_user=5, seed=seed)
+    with pytest.raises(TypeError, match="seed must be a whole number"):
+        rd.write_movielens_folder(tmp_path, "ml-100k", seed=seed)
+
+
+def test_synthetic_ratings_too_large_for_memory_stop_before_drawing(monkeypatch):
+    import recsys_helpers.env as env
+
+    monkeypatch.setattr(env, "available_memory", lambda: 2**30)  # 1 GiB
+    with pytest.raises(MemoryError, match="need about 11.6 GiB"):
+        make_synthetic_ratings(10**8)

@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from recsys_helpers.baselines import BiasBaseline
-from recsys_helpers.evaluation import IdMap, Timer, evaluate_ranking, evaluate_ratings, top_k
+from recsys_helpers.evaluation import IdMap, Timer, evaluate_lists, evaluate_ranking, evaluate_ratings, top_k
 from recsys_helpers.split import stratified_split
 
 D2 = 1 / math.log2(3)
@@ -76,6 +76,15 @@ def test_top_k_by_hand():
     assert users.tolist() == [2, 1] and recs.tolist() == [[50, 10], [30, 40]]
     users, recs = top_k(HAND_SCORES, HAND_TRAIN, k=4)
     assert users.tolist() == [1, 2, 3] and recs[:2].tolist() == [[30, 40, 20, 50], [50, 10, 40, 30]]
+    # k = the whole catalogue: every item in score order, the seen one (scored -inf) last
+    _, recs = top_k(HAND_SCORES, HAND_TRAIN, k=5, user_ids=[1, 2])
+    assert recs.tolist() == [[30, 40, 20, 50, 10], [50, 10, 40, 30, 20]]
+    tied = np.array([[0.0, 3.0, 2.0, 1.0, 1.0],   # user 1 (10 seen): 20, 30, then 40 and 50 tied, 10 last
+                     [1.0, 0.0, 4.0, 4.0, 2.0],   # user 2 (20 seen): 30 and 40 tied, 50, 10, 20 last
+                     [0.0] * 5])
+    _, recs = top_k(tied, HAND_TRAIN, k=5, user_ids=[1, 2])
+    assert recs[0, :2].tolist() == [20, 30] and set(recs[0, 2:4]) == {40, 50} and recs[0, 4] == 10
+    assert set(recs[1, :2]) == {30, 40} and recs[1, 2:].tolist() == [50, 10, 20]
 
 
 def test_evaluate_ranking_by_hand():
@@ -246,3 +255,51 @@ def test_evaluate_lists_matches_evaluate_ranking_and_refuses_users_without_test_
         evaluate_lists([1], recs, HAND_TEST, k=2, n_items=5)
     with pytest.raises(ValueError, match="n_items"):
         evaluate_lists(users, recs, HAND_TEST, k=2)
+
+
+# --------------------------------------------------------------------------------------------- issue 25 probes
+
+def test_top_k_batch_size_must_be_a_positive_integer_and_does_not_change_the_lists(split):
+    for batch_size in (-1, 0, 2.5, True, None):
+        with pytest.raises(ValueError, match=r"batch_size \(.*\) must be a positive integer"):
+            top_k(HAND_SCORES, HAND_TRAIN, k=2, batch_size=batch_size)
+    train, _ = split
+    scores = np.round(np.random.default_rng(4).random((train.user_id.nunique(), train.item_id.nunique())), 1)  # ties
+    users, recs = top_k(scores, train, k=5)
+    for batch_size in (1, 7, 2.0):
+        assert (top_k(scores, train, k=5, batch_size=batch_size)[1] == recs).all()
+    # with many ties, still no training item and still best first
+    seen = set(zip(train.user_id, train.item_id))
+    assert not any((u, i) in seen for u, row in zip(users, recs) for i in row)
+    ids = IdMap.from_train(train)
+    row_scores = scores[ids.users(users)[:, None], ids.items(recs.ravel()).reshape(recs.shape)]
+    assert (np.diff(row_scores, axis=1) <= 0).all()
+
+
+def test_a_missing_test_rating_is_blamed_on_the_test_set_not_the_model():
+    test = HAND_TEST.assign(rating=[2.0, np.nan, 5.0])
+    with pytest.raises(ValueError, match=r"test has 1 rating\(s\) that are NaN or infinite.*dropna"):
+        evaluate_ratings(np.array([3.0, 4.0, 4.0]), test)
+    with pytest.raises(ValueError, match=r"test has 1 rating\(s\) that are NaN or infinite"):
+        evaluate_ratings(np.array([3.0, 4.0, 4.0]), HAND_TEST.assign(rating=[2.0, np.inf, 5.0]))
+    with pytest.raises(TypeError, match="test's rating column must hold numbers"):
+        evaluate_ratings(np.array([3.0, 4.0, 4.0]), HAND_TEST.assign(rating=["2", "four", "5"]))
+    with pytest.raises(ValueError, match=r"y_pred has 1 infinite value"):
+        evaluate_ratings(np.array([3.0, np.inf, 4.0]), HAND_TEST)
+
+
+def test_evaluate_lists_checks_the_catalogue_size():
+    users, recs = top_k(HAND_SCORES, HAND_TRAIN, k=2, user_ids=[1, 2])
+    for n_items in (4.5, np.nan, True):
+        with pytest.raises(ValueError, match="n_items .*must be a positive integer"):
+            evaluate_lists(users, recs, HAND_TEST, k=2, n_items=n_items)
+    assert evaluate_lists(users, recs, HAND_TEST, k=2, n_items=5.0)["coverage@2"] == pytest.approx(4 / 5)
+
+
+def test_evaluate_lists_says_when_user_ids_are_of_another_type():
+    users, recs = top_k(HAND_SCORES, HAND_TRAIN, k=2, user_ids=[1, 2])
+    with pytest.raises(ValueError, match=r"have no test interaction \(user_ids are of type <U1 but test's user ids of "
+                                         r"type int64: convert one of them\)"):
+        evaluate_lists(["1", "2"], recs, HAND_TEST, k=2, n_items=5)
+    with pytest.raises(ValueError, match=r"user\(s\) \[3\] have no test interaction; evaluate only"):
+        evaluate_lists([1, 3], recs, HAND_TEST, k=2, n_items=5)  # same type: no hint

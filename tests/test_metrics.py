@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import mean_absolute_error, mean_squared_error, ndcg_score
 
@@ -184,3 +185,83 @@ def test_relevant_ids_of_another_kind_are_an_error_not_zeros():
 def test_coverage_above_one_is_an_error():
     with pytest.raises(ValueError, match="n_items must be the size of the whole catalogue"):
         catalogue_coverage([[1, 2], [3, 4]], 2, k=2)  # 4 distinct items listed from a "catalogue" of 2
+
+
+# --------------------------------------------------------------------------------------------- issue 25 probes
+
+@pytest.mark.parametrize("fn", list(RANKING_METRICS.values()))
+def test_relevant_keyed_by_user_is_aligned_on_the_users_or_refused(fn):
+    # rows: users 10 and 20 (RECOMMENDED); the Series lists user 20 first, so zipping it by position would pair
+    # user 10's list with user 20's items
+    keyed = pd.Series([RELEVANT[1], RELEVANT[0]], index=[20, 10])
+    with pytest.raises(TypeError, match="relevant is a pandas Series keyed by user.*pass users="):
+        fn(RECOMMENDED, keyed, 3)
+    with pytest.raises(TypeError, match="relevant is a dict keyed by user.*pass users="):
+        fn(RECOMMENDED, {20: RELEVANT[1], 10: RELEVANT[0]}, 3)
+    name = next(n for n, f in RANKING_METRICS.items() if f is fn)
+    assert fn(RECOMMENDED, keyed, 3, users=[10, 20]) == pytest.approx(HAND[name])
+    assert fn(RECOMMENDED, {20: RELEVANT[1], 10: RELEVANT[0], 30: {1}}, 3, users=np.array([10, 20])) == \
+        pytest.approx(HAND[name])  # extra users in the dict are ignored
+    per_user = fn(RECOMMENDED[::-1], keyed, 3, per_user=True, users=[20, 10])
+    assert per_user == pytest.approx(fn(RECOMMENDED, RELEVANT, 3, per_user=True)[::-1])
+    with pytest.raises(KeyError, match=r"1 of the users have no entry in relevant, e.g. \[30\]"):
+        fn(RECOMMENDED, keyed, 3, users=[10, 30])
+    with pytest.raises(KeyError, match=r"2 of the users have no entry in relevant, e.g. \['10', '20'\]"):
+        fn(RECOMMENDED, keyed, 3, users=["10", "20"])  # '10' (text) is not the user 10
+    with pytest.raises(ValueError, match=r"users must hold one user id per row of recommended \(2\)"):
+        fn(RECOMMENDED, keyed, 3, users=[10])
+
+
+@pytest.mark.parametrize("fn", list(RANKING_METRICS.values()))
+def test_relevant_entries_must_be_collections_of_items(fn):
+    with pytest.raises(TypeError, match=r"relevant entry 0 is 2 \(int\), not a collection of item ids"):
+        fn(RECOMMENDED, [2, 5], 3)  # a flat list of test items, one per user
+    with pytest.raises(TypeError, match=r"relevant entry 1 is '5' \(str\)"):
+        fn(RECOMMENDED, [{2}, "5"], 3)  # a string would be read letter by letter
+    with pytest.raises(TypeError, match=r"relevant entry 1 is nan"):
+        fn(RECOMMENDED, [{2}, np.nan], 3)  # what reindex leaves for a user it does not know
+    with pytest.raises(TypeError, match="relevant must be a list with one collection of item ids per row"):
+        fn(RECOMMENDED, {2, 5}, 3)
+
+
+def test_rank_metrics_by_hand_and_whole_ranks_only():
+    from recsys_helpers.metrics import rank_metrics
+
+    m = rank_metrics([1, 3.0, np.inf, 11], k=10)  # inside, inside, never ranked, outside
+    assert m["hit_rate@10"].tolist() == [1.0, 1.0, 0.0, 0.0]
+    assert m["ndcg@10"] == pytest.approx([1.0, 1 / math.log2(4), 0.0, 0.0])
+    assert m["mrr@10"] == pytest.approx([1.0, 1 / 3, 0.0, 0.0])
+    assert rank_metrics([10, 11], k=10)["hit_rate@10"].tolist() == [1.0, 0.0]  # rank k is inside, k + 1 is not
+    for ranks in ([1.5], [2, 3.25, np.inf]):
+        with pytest.raises(ValueError, match="ranks must be whole numbers"):
+            rank_metrics(ranks, k=10)
+    for ranks in ([0, 2], [np.nan], []):
+        with pytest.raises(ValueError, match="ranks must"):
+            rank_metrics(ranks, k=10)
+
+
+def test_catalogue_size_must_be_a_whole_number():
+    rec = [[1, 2, 3], [1, 4, 5]]
+    for n_items in (4.5, 9724 / 7, np.nan, np.inf, True, "10", None, -3):
+        with pytest.raises(ValueError, match=r"n_items \(the size of the catalogue\) must be a positive integer"):
+            catalogue_coverage(rec, n_items, k=2)
+    assert catalogue_coverage(rec, 10.0, k=2) == pytest.approx(3 / 10)  # 10.0 is the number 10
+    assert catalogue_coverage(rec, np.int64(3), k=2) == 1.0  # {1, 2, 4}: the whole catalogue of 3
+
+
+@pytest.mark.parametrize("fn", [rmse, mae])
+def test_rating_metrics_refuse_missing_ratings_inf_and_text(fn):
+    with pytest.raises(ValueError, match=r"y_true has 1 NaN rating\(s\)"):
+        fn([1, np.nan, 3], [1, 2, 3])
+    with pytest.raises(ValueError, match=r"y_true has 1 infinite value"):
+        fn([1, np.inf, 3], [1, 2, 3])
+    with pytest.raises(ValueError, match=r"y_pred has 2 infinite value"):
+        fn([1, 2, 3], [1, np.inf, -np.inf])
+    with pytest.raises(TypeError, match="y_pred must hold numbers"):
+        fn([1, 2, 3], [1, "two", 3])
+
+
+def test_float_item_ids_match_integer_relevant_ids():
+    # ids read from a CSV with a NaN somewhere become floats: 3.0 is still item 3
+    assert ndcg_at_k(RECOMMENDED.astype(float), RELEVANT, 3) == pytest.approx(HAND["ndcg"])
+    assert recall_at_k(RECOMMENDED, [{2.0, 4.0, 9.0}, {5.0}], 3) == pytest.approx(HAND["recall"])

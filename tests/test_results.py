@@ -4,11 +4,12 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from recsys_helpers import results as res
-from recsys_helpers.results import (PRIMARY_METRIC, Results, leaderboard, leaderboard_markdown, read_results,
+from recsys_helpers.results import (PRIMARY_METRIC, records_frame, Results, leaderboard, leaderboard_markdown, read_results,
                                     write_leaderboard)
 
 
@@ -35,7 +36,7 @@ def test_record_writes_results_json_in_the_run_dir(run_dir):
     assert files_in(run_dir) == ["results.json"]  # nothing else: no temp file left behind
     assert stored(run_dir) == [{"notebook": "01_preprocessing_and_evaluation", "model": "BiasBaseline",
                                 "protocol": "rating", "metrics": {"rmse": 0.8601, "mae": 0.6632},
-                                "train_seconds": 0.123}]
+                                "train_seconds": 0.123, "profile": "laptop"}]
     assert read_results(run_dir) == stored(run_dir)
     assert isinstance(row, pd.DataFrame) and len(row) == 1 and row.loc[0, "rmse"] == 0.8601
     assert results.get("BiasBaseline", "rating") == {"rmse": 0.8601, "mae": 0.6632}
@@ -99,6 +100,8 @@ def test_explicit_run_dir(tmp_path, monkeypatch):
     ("rating", {}, "metrics is empty"),
     ("rating", {"rmse": float("nan")}, "'rmse' of 'M' is nan"),
     ("ranking", {"ndcg@10": 0.2, "recall@10": float("inf")}, "'recall@10' of 'M' is inf"),
+    ("ranking", {"novelty": float("inf")}, "'novelty' of 'M' is inf; a model that produced it has a bug"),
+    ("rating", {"rmse": -float("inf")}, "'rmse' of 'M' is -inf; a model that produced it has a bug"),
     ("rating", {"rmse": "not a number"}, "'rmse' of 'M' is 'not a number'; record a number"),
     ("rating", {"rmse": None}, "'rmse' of 'M' is None; record a number"),
 ])
@@ -310,3 +313,185 @@ def test_systems_records_are_listed_apart_and_never_ranked():
 
     fig = plot_leaderboard(tables, PRIMARY_METRIC)
     assert len(fig.axes) == 3  # rating, ranking, sequential: systems has no panel
+
+
+# --------------------------------------------------------------------------------------------- probes of 2026-12-07
+
+def test_a_run_dir_that_is_a_file_is_refused_up_front(tmp_path, monkeypatch):
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.delenv(res.RUN_DIR_ENV, raising=False)
+    for run_dir in (tmp_path / "afile", tmp_path / "afile" / "run"):
+        with pytest.raises(ValueError, match=r"run_dir .*afile is a file, not a folder; name a folder"):
+            Results("01_a", run_dir=run_dir)
+    monkeypatch.setenv(res.RUN_DIR_ENV, str(tmp_path / "afile"))
+    with pytest.raises(ValueError, match=r"\$RECSYS_RUN_DIR .*is a file, not a folder"):
+        Results("01_a")
+    Results("01_a", run_dir=tmp_path / "new" / "run").record("M", "rating", {"rmse": 1.0})  # created as needed
+    assert read_results(tmp_path / "new" / "run")[0]["model"] == "M"
+
+
+@pytest.mark.parametrize("name, kind", [
+    ("ndcg@10", "ndcg"), ("NDCG@10", "ndcg"), ("ndcg_at_10", "ndcg"), ("ndcg10", "ndcg"), ("ndcg-10", "ndcg"),
+    ("ndcg@10 (test)", "ndcg"), ("ndcg@10, next movie rare", "ndcg"), ("HR@10", "hit_rate"),
+    ("hit_rate@5", "hit_rate"), ("HitRate@5", "hit_rate"), ("hit rate", "hit_rate"), ("hit_ratio@10", "hit_rate"),
+    ("precision_at_k", "precision"), ("Recall@20", "recall"), ("MAP@10", "map"), ("mrr", "mrr"),
+    ("catalogue coverage@10", "coverage"), ("RMSE", "rmse"), ("p99 ms (concurrency 1)", "p"),
+    ("difference from EASE, ndcg@10", "difference_from_ease,_ndcg"), ("novelty", "novelty"),
+])
+def test_metric_kind_reads_the_usual_spellings(name, kind):
+    assert res.metric_kind(name) == kind
+
+
+@pytest.mark.parametrize("metrics", [{"hr@10": 3.0}, {"HitRate@5": 1.5}, {"hit rate": 2}, {"ndcg_at_10": 3.0},
+                                     {"NDCG10": 1.2}, {"recall-at-10": -0.1}, {"auc": 1.1}, {"catalogue_coverage": 2}])
+def test_ratio_metrics_are_range_checked_whatever_their_spelling(run_dir, metrics):
+    with pytest.raises(ValueError, match=r"is a ratio in \[0, 1\]"):
+        Results("01_a").record("M", "ranking", metrics)
+    assert not run_dir.exists()
+
+
+def test_differences_and_unbounded_metrics_are_not_taken_for_ratios(run_dir):
+    Results("01_a").record("M", "ranking", {"ndcg@10": 0.3, "difference from EASE, ndcg@10": -0.05,
+                                            "gain over genre, ndcg@10 (95% low)": -0.2, "share of EASE ndcg@10": 1.4})
+    Results("01_a").record("S", "systems", {"p99 ms (concurrency 1)": 250.0, "requests/s": 900})
+    with pytest.raises(ValueError, match=r"an error \(mse\) is never negative"):
+        Results("01_a").record("M", "rating", {"MSE": -1.0})
+
+
+@pytest.mark.parametrize("value", ["5", "0.2", b"1", [1.0]])
+def test_text_is_not_a_number_for_a_metric_or_a_duration(run_dir, value):
+    with pytest.raises(ValueError, match="train_seconds of 'M' is .*pass a time in seconds"):
+        Results("01_a").record("M", "rating", {"rmse": 1.0}, train_seconds=value)
+    with pytest.raises(ValueError, match="record a number"):
+        Results("01_a").record("M", "rating", {"rmse": value})
+    assert not run_dir.exists()
+
+
+def test_numpy_numbers_are_numbers(run_dir):
+    import numpy as np
+    Results("01_a").record("M", "ranking", {"ndcg@10": np.float32(0.25), "n": np.int64(3)},
+                           train_seconds=np.float64(1.23456))
+    assert stored(run_dir)[0]["metrics"] == {"ndcg@10": 0.25, "n": 3.0} and stored(run_dir)[0]["train_seconds"] == 1.235
+
+
+def test_a_pipe_or_a_line_break_in_a_name_does_not_break_the_markdown_table(tmp_path):
+    records = [{"notebook": "01_a", "model": "a|b", "protocol": "ranking", "metrics": {"ndcg@10": 0.2},
+                "train_seconds": None},
+               {"notebook": "01_a", "model": "two\nlines", "protocol": "ranking", "metrics": {"ndcg@10": 0.1},
+                "train_seconds": None}]
+    (tmp_path / "results.json").write_text(json.dumps(records))
+    (tmp_path / "timings.json").write_text(json.dumps({"01_a": {"status": "ok", "seconds": 2,
+                                                                "parameters": "NAME='x|y'"}}))
+    write_leaderboard(tmp_path)
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "| 01_a | a\\|b | 0.2000 |" in md and "| 01_a | two lines | 0.1000 |" in md
+    assert "| 01_a | 2 | NAME='x\\|y' | ok |" in md
+    rows = [line for line in md.splitlines() if line.startswith("| 01_a") and "0." in line]
+    cells = [len(line.replace("\\|", "").split("|")) for line in rows]  # an escaped '|' is no cell border
+    assert cells == [5, 5]  # '', notebook, model, ndcg@10, ''; no train_seconds column (all None)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(metrics=[["ndcg@10", 0.2]]),
+     r"record 2 \(notebook '03_mf', model 'BPR'\) has metrics \[\['ndcg@10', 0\.2\]\]"),
+    (dict(metrics={"ndcg@10": "0.2"}), r"record 2 .*has metric 'ndcg@10' = '0\.2', not a finite number"),
+    (dict(metrics={"ndcg@10": True}), "has metric 'ndcg@10' = True"),
+    (dict(metrics={"ndcg@10": [[0.1], [0.2, 0.3]]}), "has metric 'ndcg@10' = \\[\\[0.1\\], \\[0.2, 0.3\\]\\], not a"),
+    (dict(metrics={}), "has metrics {}"),
+    (dict(model=7), "has model 7, not a non-empty string"),
+    (dict(protocol=None), "has protocol None"),
+    (dict(train_seconds="5"), "has train_seconds '5', not a number or null"),
+])
+def test_a_hand_edited_record_is_named_with_the_fix(tmp_path, change, message):
+    records = [dict(RECORDS[1]), {**RECORDS[4], **change}]
+    (tmp_path / "results.json").write_text(json.dumps(records))
+    for action in (lambda: read_results(tmp_path), lambda: write_leaderboard(tmp_path)):
+        with pytest.raises(res.BrokenRunFile, match=message) as err:
+            action()
+        assert str(tmp_path / "results.json") in str(err.value) and "correct that record by hand" in str(err.value)
+
+
+def test_a_nan_metric_in_a_hand_edited_file_is_refused(tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps([RECORDS[0]]).replace("1.04", "NaN"))
+    with pytest.raises(res.BrokenRunFile, match="has metric 'rmse' = nan, not a finite number"):
+        read_results(tmp_path)
+
+
+def test_records_of_an_unknown_protocol_keep_their_rows_under_their_own_heading(tmp_path):
+    old = [{"notebook": "02_old", "model": "kNN", "protocol": "top-k", "metrics": {"ndcg@10": 0.3},
+            "train_seconds": 1.0},
+           {"notebook": "02_old", "model": "Pop", "protocol": "top-k", "metrics": {"ndcg@10": 0.2},
+            "train_seconds": None}]
+    (tmp_path / "results.json").write_text(json.dumps(RECORDS + old))
+    tables = write_leaderboard(tmp_path)
+    assert list(tables) == ["rating", "ranking", "sequential", "top-k"]  # after the course's protocols
+    assert tables["top-k"]["model"].tolist() == ["kNN", "Pop"] and sum(map(len, tables.values())) == len(RECORDS) + 2
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "## top-k (not a protocol of this course: rating, ranking, sequential, cold-start, sampled, systems; " \
+           "listed as recorded, not ranked)" in md
+    assert "| 02_old | kNN | 0.3000 | 1.0000 |" in md and "| 02_old | Pop | 0.2000 |" in md
+    assert res.primary_metric("top-k") == (None, False) and res.primary_metric("rating") == ("rmse", True)
+
+
+# --------------------------------------------------------------------------------------------- two profiles (issue 26)
+
+def test_a_record_carries_its_epochs_and_budget_and_the_budget_table_labels_a_capped_model(tmp_path):
+    from recsys_helpers.training import EpochLog
+
+    res = Results("03_matrix_factorisation", run_dir=tmp_path)
+    res.record("early", "ranking", {"ndcg@10": 0.3}, 2.0, epochs=EpochLog(7, 4, 40), budget="2 candidates")
+    res.record("capped", "ranking", {"ndcg@10": 0.2}, 1.0, epochs={"ran": 10, "best": 10, "cap": 10})
+    res.record("closed form", "ranking", {"ndcg@10": 0.35}, 0.5)
+    stored = {r["model"]: r for r in read_results(tmp_path)}
+    assert stored["early"]["epochs"] == {"ran": 7, "best": 4, "cap": 40} and stored["early"]["budget"] == "2 candidates"
+    assert "epochs" not in stored["closed form"]
+    table = res.budget_table().set_index("model")
+    assert table.loc["early", "stopped by"] == "early stopping"
+    assert table.loc["capped", "stopped by"] == "its cap: cut short by the budget"
+    assert table.loc["closed form", "stopped by"] == "" and pd.isna(table.loc["closed form", "epochs run"])
+    frame = records_frame(read_results(tmp_path)).set_index("model")
+    assert frame.loc["early", "epochs"] == "7/40" and frame.loc["capped", "epochs"] == "10/10 (cap)"
+
+
+@pytest.mark.parametrize("epochs", [{"ran": 3, "best": 4, "cap": 10}, {"ran": 11, "best": 4, "cap": 10},
+                                    {"ran": 2.5, "best": 1, "cap": 3}, {"ran": 3, "best": 0, "cap": 3}, {"ran": 3}])
+def test_impossible_epoch_counts_are_refused(epochs):
+    with pytest.raises(ValueError, match="epochs of 'm'"):
+        Results("nb").record("m", "ranking", {"ndcg@10": 0.1}, epochs=epochs)
+
+
+def test_compare_stores_the_verdict_and_the_runner_forgets_it_with_the_notebook(tmp_path):
+    from recsys_helpers.evaluation import paired_bootstrap
+    from recsys_helpers.results import forget, read_comparisons
+
+    res = Results("nb", run_dir=tmp_path)
+    boot = paired_bootstrap(np.linspace(0.2, 0.4, 50), np.linspace(0.1, 0.3, 50), names=("EASE", "WMF"), seed=0)
+    verdict = res.compare(boot, "ranking", "ndcg@10")
+    assert verdict == boot["verdict"] and verdict.startswith("EASE beats WMF: difference EASE − WMF = +0.1000")
+    (entry,) = read_comparisons(tmp_path)
+    assert (entry["a"], entry["b"], entry["diff"]) == ("EASE", "WMF", pytest.approx(0.1))
+    res.compare(boot, "ranking", "ndcg@10")  # the same pair again replaces, never duplicates
+    assert len(read_comparisons(tmp_path)) == 1
+    with pytest.raises(TypeError, match="paired_bootstrap"):
+        res.compare({"diff": 1.0}, "ranking", "ndcg@10")
+    forget(tmp_path, "nb")
+    assert read_comparisons(tmp_path) == []
+
+
+def test_reference_table_puts_this_run_and_the_committed_other_profile_side_by_side(tmp_path, monkeypatch):
+    import recsys_helpers.results as results_module
+    from recsys_helpers.results import write_json
+
+    reference = tmp_path / "reference"
+    write_json(reference / "results.json", [
+        {"notebook": "nb", "model": "GRU", "protocol": "sequential", "metrics": {"ndcg@10": 0.08},
+         "epochs": {"ran": 31, "best": 25, "cap": 200}},
+        {"notebook": "other", "model": "GRU", "protocol": "sequential", "metrics": {"ndcg@10": 0.5}}])
+    monkeypatch.setattr(results_module, "REFERENCE_DIR", reference)
+    res = Results("nb")
+    res.record("GRU", "sequential", {"ndcg@10": 0.06}, epochs={"ran": 10, "best": 10, "cap": 10})
+    res.record("Markov", "sequential", {"ndcg@10": 0.07})
+    table = res.reference_table("sequential", "ndcg@10").set_index("model")
+    assert table.loc["GRU", "laptop: ndcg@10"] == 0.06 and table.loc["GRU", "reference: ndcg@10"] == 0.08
+    assert table.loc["GRU", "laptop: epochs"] == "10/10 (cap)" and table.loc["GRU", "reference: epochs"] == "31/200"
+    assert pd.isna(table.loc["Markov", "reference: ndcg@10"])  # not in the reference run: left empty, not invented

@@ -29,6 +29,7 @@ def test_parse_parameter_reads_literals_and_strings():
     assert parse_parameter("SMOKE=True") == ("SMOKE", True)
     assert parse_parameter("DATASET=ml-1m") == ("DATASET", "ml-1m")
     assert parse_parameter("SIZES=[8, 16]") == ("SIZES", [8, 16])
+    assert parse_parameter("QUERY=a=b") == ("QUERY", "a=b")  # only the first '=' separates the name
     with pytest.raises(argparse.ArgumentTypeError, match="NAME=VALUE"):
         parse_parameter("EPOCHS")
     with pytest.raises(argparse.ArgumentTypeError, match="not a valid Python name"):
@@ -46,6 +47,37 @@ def test_select_by_number_or_name_and_unknown_names():
         select(notebooks, ["99_nothing"])
 
 
+def _stems(tmp_path, names):
+    for name in names:
+        (tmp_path / f"{name}.ipynb").write_text("{}")
+    return course_notebooks(tmp_path)
+
+
+def test_select_needs_a_whole_number_or_a_prefix_with_the_number(tmp_path):
+    """`--only 1` once ran notebook 10 (a prefix of '10_serving'): a selector is a notebook's number, its stem,
+    or the start of the stem with 'NN_'; anything else is an error that suggests what was meant."""
+    notebooks = _stems(tmp_path, ["00_welcome", "01_pre", "03_matrix_factorisation", "10_serving", "11_ranking"])
+    pick = lambda *only: [nb.stem for nb in select(notebooks, list(only))]  # noqa: E731
+    assert pick("01") == ["01_pre"] and pick("10") == ["10_serving"] and pick("01_pre") == ["01_pre"]
+    assert pick("03_") == pick("03_mat") == pick("03_matrix_factorisation") == ["03_matrix_factorisation"]
+    assert pick("10", "01", "01_p") == ["01_pre", "10_serving"]  # course order, each once
+    assert pick() == [nb.stem for nb in notebooks] and select(notebooks, None) == notebooks
+    for selector, hint in [("1", "did you mean 01?"), ("3", "did you mean 03?"), ("0", "did you mean 00?"),
+                           ("001", "did you mean 01?"), ("matrix", "did you mean 03_matrix_factorisation?"),
+                           ("1_pre", "did you mean 01_pre?"), ("01pre", "did you mean 01_pre?")]:
+        with pytest.raises(UsageError, match=re.escape(f"no notebook matches '{selector}' ({hint})")):
+            select(notebooks, [selector])
+    with pytest.raises(UsageError) as err:
+        select(notebooks, ["01", "1", "zzz"])
+    assert "no notebook matches '1' (did you mean 01?); no notebook matches 'zzz'. Name a notebook" in str(err.value)
+    assert "the course has: 00_welcome, 01_pre, 03_matrix_factorisation, 10_serving, 11_ranking" in str(err.value)
+    with pytest.raises(UsageError, match="no notebook matches '1_'"):
+        select(notebooks, ["1_"])
+    with pytest.raises(UsageError, match="no notebook matches '0'"):  # not a prefix of 00_ and 01_ at once
+        select(notebooks, ["0"])
+
+
+@pytest.mark.notebooks  # executes notebooks 00 and 01 (smoke)
 def test_run_two_notebooks_builds_the_leaderboard(tmp_path):
     out = tmp_path / "run"
     proc = run_cli("run", "--smoke", "--only", "00", "01", "--out", str(out))
@@ -97,7 +129,7 @@ def test_unknown_notebook_name_is_a_clear_error(tmp_path):
 
 def test_unknown_notebook_name_exits_with_2(tmp_path, capsys):
     assert main(["run", "--only", "42_nope", "--out", str(tmp_path / "run")]) == 2
-    assert "error: no notebook matches ['42_nope']" in capsys.readouterr().err and not (tmp_path / "run").exists()
+    assert "error: no notebook matches '42_nope'" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
 # --------------------------------------------------------------------------------------------- parameters
@@ -303,3 +335,22 @@ def test_a_broken_results_json_in_the_out_folder_stops_the_run_before_it_starts(
     (out / "results.json").write_text("[{")
     assert main(["run", "--only", "00", "--out", str(out)]) == 2
     assert "results.json is not valid JSON" in capsys.readouterr().err and not (out / "timings.json").exists()
+
+
+def test_the_reference_profile_refuses_a_parameter_its_reference_cell_would_overwrite(tmp_path):
+    import nbformat
+
+    from recsys_helpers.runner import UsageError, check_parameters, reference_names
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("SEED = 1\nPROFILE = 'laptop'\nEPOCHS = 5\nDIM = 8", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell('if PROFILE == "reference":\n    EPOCHS, DIM = 100, 64')])
+    path = tmp_path / "03_x.ipynb"
+    nbformat.write(nb, path)
+    assert reference_names(path) == {"EPOCHS", "DIM"}
+    check_parameters([path], {"PROFILE": "reference", "SEED": 3}, smoke=False)  # SEED is not overwritten: fine
+    check_parameters([path], {"EPOCHS": 7}, smoke=False)  # the laptop profile keeps -p values
+    with pytest.raises(UsageError, match=r"PROFILE=reference with -p DIM, EPOCHS"):
+        check_parameters([path], {"PROFILE": "reference", "EPOCHS": 7, "DIM": 3}, smoke=False)
+    with pytest.raises(UsageError, match="PROFILE is 'laptop'"):
+        check_parameters([path], {"PROFILE": "fast"}, smoke=False)

@@ -217,3 +217,92 @@ def test_temporal_split_refuses_what_it_cannot_do(ratings):
         temporal_split(two_times, 0.2)
     train, test = temporal_split(two_times, 0.5)  # what it can do, it does
     assert (test.timestamp == 200).all() and (train.timestamp == 100).all()
+
+
+# --------------------------------------------------------------------------------------------- probes (issue 25)
+
+@pytest.mark.parametrize("split", [leave_last_out, sequential_split])
+def test_text_timestamps_are_refused_not_ordered_as_text(split):
+    # as text '9' > '10' > '100': user 1's last interaction would be item 10 (time '9') instead of item 12 (time '100')
+    r = pd.DataFrame({"user_id": [1] * 12, "item_id": range(10, 22),
+                      "timestamp": [str(t) for t in [9, 10, 100] + list(range(200, 209))]})
+    with pytest.raises(TypeError, match="ordered as text"):
+        split(r)
+    numeric = r.assign(timestamp=pd.to_numeric(r.timestamp))
+    assert split(numeric) is not None  # the fix the message names works
+
+
+def test_leave_last_out_refuses_missing_timestamps():
+    r = pd.DataFrame({"user_id": [1, 1, 1], "item_id": [1, 2, 3], "timestamp": [1.0, np.nan, 3.0]})
+    with pytest.raises(ValueError, match="1 rating\\(s\\) have no timestamp"):
+        leave_last_out(r)
+
+
+def test_leave_last_out_orders_datetimes():
+    r = pd.DataFrame({"user_id": [1, 1, 1], "item_id": [1, 2, 3],
+                      "timestamp": pd.to_datetime(["2001-01-03", "2001-01-01", "2001-01-02"])})
+    train, test = leave_last_out(r)
+    assert test.item_id.tolist() == [1] and sorted(train.item_id) == [2, 3]
+
+
+@pytest.mark.parametrize("split", [stratified_split, random_split])
+@pytest.mark.parametrize("seed", [1.5, "a", True, None, -1])
+def test_a_seed_that_is_not_a_whole_number_is_refused(split, seed, ratings):
+    with pytest.raises(TypeError, match="seed must be a whole number"):
+        split(ratings, 0.2, seed)
+
+
+@pytest.mark.parametrize("seed", [1.5, "a", True])
+def test_cold_start_seed_is_checked(seed, ratings):
+    with pytest.raises(TypeError, match="seed must be a whole number"):
+        cold_start_split(ratings, seed=seed)
+
+
+def test_a_fraction_given_as_text_is_refused(ratings):
+    with pytest.raises(ValueError, match="test_frac must be a finite number"):
+        stratified_split(ratings, "0.2")
+
+
+@pytest.mark.parametrize("bad", [True, 2.5, "5"])
+def test_sequential_split_counts_are_whole_numbers(bad, ratings):
+    with pytest.raises(ValueError, match="n_test must be a positive integer"):
+        sequential_split(ratings, n_test=bad)
+
+
+def test_cold_start_split_does_not_depend_on_the_row_order(ratings):
+    a = cold_start_split(ratings, seed=3)
+    b = cold_start_split(ratings.sample(frac=1.0, random_state=1).reset_index(drop=True), seed=3)
+    assert np.array_equal(a.new_items, b.new_items)
+    assert list(a.new_items) == sorted(a.new_items)
+
+
+def test_cold_start_split_by_hand():
+    # items 1-4 have 5 ratings each, item 5 has 4 (not eligible): frac 0.5 makes 2 of items 1-4 new, with every rating
+    r = pd.DataFrame({"user_id": list(range(20)) + [0, 1, 2, 3], "item_id": [1, 2, 3, 4] * 5 + [5] * 4})
+    split = cold_start_split(r, frac=0.5, min_ratings=5, seed=0)
+    assert len(split.new_items) == 2 and set(split.new_items) <= {1, 2, 3, 4}
+    assert set(split.test.item_id) == set(split.new_items) and len(split.test) == 10
+    assert not set(split.train.item_id) & set(split.new_items) and 5 in set(split.train.item_id)
+
+
+def test_temporal_split_never_leaves_train_empty():
+    # 4% of the ratings at t=1, 16% at t=2, 80% at t=3: asking for 99% in test gives 96% (everything from t=2), since
+    # a cut-off at the first time would leave nothing to train on
+    r = pd.DataFrame({"user_id": range(100), "item_id": 1, "timestamp": [1] * 4 + [2] * 16 + [3] * 80})
+    train, test = temporal_split(r, 0.99)
+    assert len(train) == 4 and (train.timestamp == 1).all() and len(test) == 96
+
+
+def test_sequential_split_by_hand():
+    # user 1 has 11 interactions: 5 test, 5 validation, 1 train; user 2 has exactly 10: all in train (no history);
+    # user 3 has 12 with two tied last times: ties are broken by item id (the larger id is later)
+    rows = [(1, i, i) for i in range(11)] + [(2, i, i) for i in range(10)]
+    rows += [(3, i, i) for i in range(10)] + [(3, 50, 99), (3, 40, 99)]
+    r = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    s = sequential_split(r)
+    assert s.test[s.test.user_id == 1].item_id.tolist() == [6, 7, 8, 9, 10]
+    assert s.validation[s.validation.user_id == 1].item_id.tolist() == [1, 2, 3, 4, 5]
+    assert s.train[s.train.user_id == 1].item_id.tolist() == [0]
+    assert (s.train.user_id == 2).sum() == 10 and 2 not in set(s.test.user_id) | set(s.validation.user_id)
+    assert s.test[s.test.user_id == 3].item_id.tolist() == [7, 8, 9, 40, 50]
+    assert s.validation[s.validation.user_id == 3].item_id.tolist() == [2, 3, 4, 5, 6]

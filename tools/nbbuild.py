@@ -26,6 +26,12 @@ Building has two steps, each done by the tool made for it:
    execution counts and outputs stay. A notebook that fails is reported with the failing cell (its id and the line
    of its ``# %%`` marker in the source) and the error; it is not written, the other notebooks still build, and
    the exit status is 1.
+3. What the execution recorded lands beside the committed notebooks, which makes ``notebooks/`` a run folder of
+   the defaults: ``notebooks/results.json`` (the records, as ``Results.record`` wrote them), ``comparisons.json``
+   (the verdicts ``Results.compare`` stored) and ``timings.json`` (per notebook: its run time, the sha256 of its
+   source cells and the machine's signature). A notebook rebuilt replaces its own entries. The full tier re-executes
+   the notebooks and compares their records with these; a fast test checks that each entry comes from the
+   notebook's current source, so a notebook cannot be changed without being re-executed.
 
 Usage (from the project root, inside the course's environment; jupytext comes with ``pip install -e ".[dev]"``):
     python tools/nbbuild.py                 # build and execute every notebook
@@ -106,8 +112,34 @@ class ExecutionFailed(Exception):
         self.error, self.cell_id = error, cell_id
 
 
-def execute(nb: nbformat.NotebookNode, name: str, cwd: Path = NOTEBOOKS) -> nbformat.NotebookNode:
-    """``nb`` run by the course's executor at its default parameters, papermill's bookkeeping stripped.
+def source_sha256(nb: nbformat.NotebookNode) -> str:
+    """The sha256 of a notebook's cells (type, source, tags): what its executed outputs depend on."""
+    import hashlib
+    import json
+
+    cells = [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in nb.cells]
+    return hashlib.sha256(json.dumps(cells, ensure_ascii=False).encode()).hexdigest()
+
+
+def store_run(name: str, run_dir: Path, seconds: float, nb: nbformat.NotebookNode, target: Path = NOTEBOOKS) -> None:
+    """Replace ``name``'s entries in ``target``'s results.json, comparisons.json and timings.json by those of the run
+    in ``run_dir`` (see the module docstring)."""
+    from recsys_helpers.env import machine_signature
+    from recsys_helpers.results import (COMPARISONS_FILE, RESULTS_FILE, TIMINGS_FILE, read_comparisons, read_results,
+                                        read_timings, write_json)
+
+    for file, read in ((RESULTS_FILE, read_results), (COMPARISONS_FILE, read_comparisons)):
+        kept = [r for r in read(target) if r["notebook"] != name]
+        write_json(target / file, kept + [r for r in read(run_dir) if r["notebook"] == name])
+    timings = read_timings(target)
+    timings[name] = {"status": "ok", "seconds": round(seconds, 1), "parameters": "defaults", "smoke": False,
+                     "overrides": {}, "source_sha256": source_sha256(nb), "machine": machine_signature()}
+    write_json(target / TIMINGS_FILE, dict(sorted(timings.items())))
+
+
+def execute(nb: nbformat.NotebookNode, name: str, cwd: Path = NOTEBOOKS, store: bool = False) -> nbformat.NotebookNode:
+    """``nb`` run by the course's executor at its default parameters, papermill's bookkeeping stripped; with
+    ``store``, what it recorded replaces its entries in ``notebooks/`` (``store_run``).
 
     Raises ExecutionFailed with the executor's message ("cell N (`first line`): Error: message") on failure."""
     if str(PROJECT) not in sys.path:  # the project may not be installed (python tools/nbbuild.py from a checkout)
@@ -119,7 +151,9 @@ def execute(nb: nbformat.NotebookNode, name: str, cwd: Path = NOTEBOOKS) -> nbfo
         source.parent.mkdir()
         out_dir.mkdir()
         nbformat.write(nb, source)
+        start = time.perf_counter()
         error = run_notebook(source, out_dir, {}, cwd=cwd)
+        seconds = time.perf_counter() - start
         executed = out_dir / source.name
         if error:
             raise ExecutionFailed(error, _error_cell(executed))
@@ -127,6 +161,8 @@ def execute(nb: nbformat.NotebookNode, name: str, cwd: Path = NOTEBOOKS) -> nbfo
         slowest = sorted(((c.metadata.get("papermill", {}).get("duration") or 0, i, c.source.split("\n")[0][:60])
                           for i, c in enumerate(executed.cells) if c.cell_type == "code"), reverse=True)[:5]
         print(f"{name}: slowest cells " + "; ".join(f"#{i} {d:.1f} s `{line}`" for d, i, line in slowest))
+        if store:
+            store_run(name, out_dir, seconds, nb)
         return strip_papermill(executed)
 
 
@@ -185,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         if not args.no_execute:
             try:
-                nb = execute(nb, src.stem)
+                nb = execute(nb, src.stem, store=True)
             except ExecutionFailed as err:
                 failed.append(target.name)
                 print(f"FAILED {target.name} ({where(src, nb, err.cell_id)}): {err.error}; "
