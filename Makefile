@@ -46,12 +46,20 @@ smoke: $(STAMP)
 reference: $(STAMP)
 	$(BIN)/python tools/reference.py $(ARGS)
 
+# unit tests on both cores (pytest-xdist), then the notebooks one at a time (their run times are budgets to check)
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not full" $(ARGS)
+	$(BIN)/python -m pytest -m "not full and not notebooks" -n 2 $(ARGS)
+	$(BIN)/python -m pytest -m "notebooks and not full" $(ARGS)
 
+# every notebook at its defaults under nbval and on the other data sets' formats, two at a time (pytest-xdist, one
+# notebook per worker); then notebook 10 alone (it measures latencies and reads the others' results), the metric bars
+# and the comparison with the committed records, on the results those runs recorded in one run folder
 test-full: $(STAMP)
-	$(BIN)/python -m pytest -m full --nbval-lax notebooks --ignore=notebooks/reference tests/test_full_tier.py \
-		tests/test_committed_runs.py tests/test_notebooks.py $(ARGS)
+	run=$$(mktemp -d -t recsys-full-tier-XXXXXX) && export RECSYS_RUN_DIR=$$run && \
+	$(BIN)/python -m pytest -m full --nbval-lax notebooks --ignore=notebooks/reference \
+		--deselect notebooks/10_serving_and_scaling.ipynb tests/test_notebooks.py -n 2 --dist loadfile $(ARGS) && \
+	$(BIN)/python -m pytest -m full --nbval-lax notebooks/10_serving_and_scaling.ipynb tests/test_full_tier.py \
+		tests/test_committed_runs.py $(ARGS)
 
 lab: $(STAMP)
 	cd notebooks && ../$(BIN)/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)

@@ -120,3 +120,26 @@ def test_a_cell_that_calls_plt_show_only_inside_a_function_draws_nothing():
     assert _shows_a_figure("fig, ax = plt.subplots()\nplt.show()")
     assert not _shows_a_figure("def plot(x):\n    plt.plot(x)\n    plt.show()\n")
     assert _shows_a_figure("def plot(x):\n    plt.plot(x)\nplot(1)\nplt.show()\n")
+
+
+def test_every_name_in_the_readmes_package_table_exists():
+    """The README's table of modules lists names a learner will look for: each must exist where it says."""
+    import importlib
+
+    text = (PROJECT / "README.md").read_text()
+    table = text[text.index("| module | acts on | main names |"):]
+    table = table[:table.index("\n\n")]
+    checked = 0
+    for line in table.splitlines()[2:]:
+        modules_cell, _, names_cell = [c.strip() for c in line.strip("|").split("|")][:3]
+        modules = re.findall(r"`(\w+)`", modules_cell)
+        for name in re.findall(r"`([A-Za-z_][\w.]*)`", re.sub(r"\(.*?\)", "", names_cell)):
+            if "." in name:
+                module, attr = name.split(".", 1)
+            else:
+                assert len(modules) == 1, f"{name}: say which module it is in ({modules})"
+                module, attr = modules[0], name
+            assert hasattr(importlib.import_module(f"recsys_helpers.{module}"), attr), \
+                f"README lists {module}.{attr}, which does not exist"
+            checked += 1
+    assert checked > 60
