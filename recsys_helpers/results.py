@@ -265,7 +265,6 @@ class Results:
                  "low": float(boot["low"]), "high": float(boot["high"]), "n": int(boot.get("n", 0)),
                  "verdict": str(boot["verdict"])}
         key = lambda e: (e["notebook"], e["protocol"], e["metric"], e["a"], e["b"])  # noqa: E731
-        self.comparisons = [e for e in getattr(self, "comparisons", []) if key(e) != key(entry)] + [entry]
         if self.run_dir is not None:
             kept = [e for e in read_comparisons(self.run_dir) if key(e) != key(entry)]
             write_json(self.run_dir / COMPARISONS_FILE, kept + [entry])

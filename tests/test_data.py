@@ -1035,3 +1035,18 @@ def test_synthetic_ratings_too_large_for_memory_stop_before_drawing(monkeypatch)
     monkeypatch.setattr(env, "available_memory", lambda: 2**30)  # 1 GiB
     with pytest.raises(MemoryError, match="need about 11.6 GiB"):
         make_synthetic_ratings(10**8)
+
+
+def test_synthetic_ratings_hold_half_stars_and_may_fill_up_to_half_the_matrix():
+    r = make_synthetic_ratings(5000, n_users=100, n_items=100, seed=1)
+    assert ((r.rating * 2) % 2 == 1).any() and set(r.rating * 2) <= set(range(1, 11))  # half stars in 0.5..5
+    make_synthetic_ratings(50, n_users=10, n_items=10)  # exactly half the matrix: allowed
+    with pytest.raises(ValueError, match="more than half"):
+        make_synthetic_ratings(60, n_users=10, n_items=10)
+
+
+def test_the_year_is_the_one_in_brackets_at_the_end_of_the_title(tmp_path):
+    titles = ["2001: A Space Odyssey (1968)", "1900 (Novecento) (1976)", "Untitled"]
+    items = rd._items_frame([1, 2, 3], titles, pd.Series(["Sci-Fi", "Drama", ""]), "|")
+    assert items.year.tolist()[:2] == [1968, 1976] and pd.isna(items.year.iloc[2])
+    assert items.genres.tolist() == [["Sci-Fi"], ["Drama"], []]

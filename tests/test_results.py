@@ -486,7 +486,8 @@ def test_reference_table_puts_this_run_and_the_committed_other_profile_side_by_s
     write_json(reference / "results.json", [
         {"notebook": "nb", "model": "GRU", "protocol": "sequential", "metrics": {"ndcg@10": 0.08},
          "epochs": {"ran": 31, "best": 25, "cap": 200}},
-        {"notebook": "other", "model": "GRU", "protocol": "sequential", "metrics": {"ndcg@10": 0.5}}])
+        {"notebook": "other", "model": "GRU", "protocol": "sequential", "metrics": {"ndcg@10": 0.5}},
+        {"notebook": "nb", "model": "GRU", "protocol": "ranking", "metrics": {"ndcg@10": 0.9}}])
     monkeypatch.setattr(results_module, "REFERENCE_DIR", reference)
     res = Results("nb")
     res.record("GRU", "sequential", {"ndcg@10": 0.06}, epochs={"ran": 10, "best": 10, "cap": 10})
@@ -495,3 +496,8 @@ def test_reference_table_puts_this_run_and_the_committed_other_profile_side_by_s
     assert table.loc["GRU", "laptop: ndcg@10"] == 0.06 and table.loc["GRU", "reference: ndcg@10"] == 0.08
     assert table.loc["GRU", "laptop: epochs"] == "10/10 (cap)" and table.loc["GRU", "reference: epochs"] == "31/200"
     assert pd.isna(table.loc["Markov", "reference: ndcg@10"])  # not in the reference run: left empty, not invented
+    assert res.records[0]["profile"] == "laptop"
+    ref = Results("nb", profile="reference")  # the reference run's own column is its records; laptop's is committed
+    ref.record("GRU", "sequential", {"ndcg@10": 0.081})
+    assert ref.records[0]["profile"] == "reference"
+    assert ref.reference_table("sequential", "ndcg@10").set_index("model").loc["GRU", "reference: ndcg@10"] == 0.081

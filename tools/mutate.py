@@ -65,6 +65,9 @@ def run_one(mutant: dict, root: Path, timeout: float) -> tuple[str, str]:
         return "STALE", f"the original text occurs {count} times in {mutant['module']}"
     target.write_text(original.replace(mutant["old"], mutant["new"]))
     env = {**os.environ, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg"}
+    shared = PROJECT.parent / "shared" / "datasets"  # the scratch copy has no ../shared beside it
+    if "RECSYS_DATA_DIR" not in env and shared.is_dir():
+        env["RECSYS_DATA_DIR"] = str(shared)
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not full and not notebooks",
            *[f"tests/{t}" for t in mutant["tests"]]]
     try:

@@ -12,17 +12,21 @@
 #   and choose the penalty $\lambda$, the number of epochs (early stopping) and the number of factors on a
 #   validation split, watching train and validation RMSE per epoch;
 # - build the same model in Keras (`recsys_helpers.models.BiasedMF`, reused by notebook 04) and match the numpy RMSE;
-# - train two implicit-feedback models, BPR in Keras and weighted MF by ALS in numpy, tune both on the same
-#   validation budget, and compare every model with notebook 02's item-kNN, with paired-bootstrap intervals;
+# - train two implicit-feedback models, BPR in Keras and weighted MF by ALS in numpy, give both the same number of
+#   validation candidates, and compare every model with notebook 02's item-kNN, with paired-bootstrap intervals;
 # - look inside a trained model: a map of the movie factors, nearest neighbours of famous movies, what the biases learned.
 #
 # **Prerequisites:** notebooks 01 (splits, RMSE, NDCG@10, the bias baseline, the paired bootstrap) and 02
 # (neighbourhood models).
-# **Time:** about 4 minutes on a 2-core CPU at the default parameters (no GPU needed).
+# **Time:** about 4 minutes on a 2-core CPU at the default parameters (no GPU needed). This default is the *laptop
+# profile*: every model gets a small, stated budget. The *reference profile* (`PROFILE = "reference"`, about
+# 20 minutes) trains every compared model at its validation-chosen setting until early stopping ends it; its numbers
+# are shown beside this run's in section 10, and conclusions about a model family come from them.
 
 # %% tags=["parameters"]
 SEED = 42  # seeds every random number generator
 DATASET = "ml-latest-small"
+PROFILE = "laptop"  # "laptop": about 4 minutes, stated budgets; "reference": every model trained until early stopping
 SMOKE = False  # True: a few epochs and small grids, for a quick end-to-end check
 TEST_FRAC = 0.2  # the course's standard split: stratified_split(ratings, TEST_FRAC, SEED)
 VAL_FRAC = 0.2  # validation split carved from train: every setting below is chosen on it, never on test
@@ -47,25 +51,28 @@ MF_MAX_EPOCHS = 40
 MF_PATIENCE = 3  # early stopping on the validation RMSE
 # notebook 02's item-kNN, retrained here with the settings notebook 02 chose on validation
 KNN_RATING = {"k": 20, "shrinkage": 200.0, "damping": 0.25}  # on the residuals of the bias baseline
-KNN_RANKING = {"k": 50, "alpha": 0.5}  # top-K item-kNN on co-occurrences (α = 0.5: plain cosine)
+KNN_RANKING = {"k": 50, "alpha": 0.5}  # top-K item-kNN on co-occurrences (exponent β = `alpha` = 0.5: plain cosine)
 # implicit feedback: weighted MF (numpy ALS) and BPR (Keras), each with a grid of 2 candidates on validation
-WMF_FACTORS = 128
+WMF_FACTORS = 128  # chosen by the wider search tools/tuning/nb03_wmf_search.py (section 7b)
 WMF_GRID = [(1.0, 20.0), (3.0, 30.0)]  # (α, λ) pairs tried on validation
 WMF_MAX_ITERS = 20  # ALS alternations; validation NDCG is checked every WMF_EVAL_EVERY of them
 WMF_EVAL_EVERY = 5
 WMF_CG_STEPS = 3  # conjugate-gradient steps per half step (section 7b)
-BPR_FACTORS = 64
-BPR_GRID = [(0.05, 1e-2), (0.02, 1e-2)]  # (initial learning rate, λ) pairs tried on validation
-BPR_BATCH = 16384  # triples per step
-BPR_NEGATIVES = 16  # sampled negatives per positive per epoch
-BPR_MAX_EPOCHS = 4  # the learning rate decays to 0 over this many epochs
-BPR_EVAL_EVERY = 1  # validation NDCG every this many epochs (early stopping)
-BPR_PATIENCE = 1  # checks without a new best validation NDCG before a run stops
+BPR_FACTORS = 128  # chosen by the wider search tools/tuning/nb03_bpr_search.py (section 7a)
+BPR_GRID = [(0.01, 1e-2), (0.005, 1e-2)]  # (learning rate, λ) pairs tried on validation
+BPR_BATCH = 16384  # triples per step (fixed, not searched)
+BPR_NEGATIVES = 16  # sampled negatives per positive per epoch (fixed, not searched)
+BPR_MAX_EPOCHS = 4  # the cap of a run: this profile's budget (the learning rate is constant, whatever the cap)
+BPR_PATIENCE = 3  # epochs without a new best validation NDCG before a run stops (early stopping)
 TOP_N = 10  # length of recommendation lists (and of the ranking metrics, @10)
 MIN_RATINGS = 20  # movies with fewer training ratings are left out of the "looking inside" tables and map
 SHOWCASE_TITLES = ["Toy Story (1995)", "Matrix, The (1999)", "Godfather, The (1972)", "Shining, The (1980)"]
 N_NEIGHBOURS = 5  # nearest neighbours shown per showcase movie
 MAP_GENRES = ["Children", "Horror", "War"]  # genres coloured in the map of movie factors
+
+# %%
+if PROFILE == "reference":  # every compared model at its validation-chosen setting, trained until early stopping
+    FACTOR_GRID, ALS_ITERS, WMF_MAX_ITERS, BPR_MAX_EPOCHS = [8, 32, 128, 256], 15, 40, 40
 
 # %%
 if SMOKE:  # a quick end-to-end check (the tests use it): few epochs, small grids, same data and split
@@ -74,12 +81,13 @@ if SMOKE:  # a quick end-to-end check (the tests use it): few epochs, small grid
     MF_MAX_EPOCHS, MF_PATIENCE = 2, 1
     WMF_FACTORS, WMF_GRID, WMF_MAX_ITERS, WMF_EVAL_EVERY = 32, [(1.0, 20.0)], 3, 3
     BPR_FACTORS, BPR_GRID, BPR_MAX_EPOCHS, BPR_NEGATIVES, BPR_BATCH = 32, [(0.02, 3e-3)], 2, 1, 1024
+    BPR_PATIENCE = 1
     N_BOOTSTRAP = 200
 
 # %%
 from recsys_helpers import env
 
-tf, results = env.start_notebook("03_matrix_factorisation", SEED)
+tf, results = env.start_notebook("03_matrix_factorisation", SEED, profile=PROFILE)
 import keras
 from keras import layers, ops
 import numpy as np, pandas as pd, matplotlib.pyplot as plt
@@ -95,7 +103,7 @@ from recsys_helpers.baselines import BiasBaseline, GlobalMean, ItemKNN, Populari
 from recsys_helpers.plots import plot_training_curves, plot_comparison
 from recsys_helpers.exercises import check
 from recsys_helpers.models import WMF, BiasedMF, BPRMF, bpr_loss
-from recsys_helpers.training import NegativeSampling, RankingEarlyStopping, early_stopping
+from recsys_helpers.training import EpochLog, NegativeSampling, RankingEarlyStopping, early_stopping
 
 
 # %% [markdown]
@@ -311,7 +319,7 @@ def sgd_mf(frame, k, reg, lr=SGD_LR, epochs=SGD_MAX_EPOCHS, val=None, patience=S
 def best_epoch(curves):
     return int(np.argmin(curves["validation"])) + 1
 
-
+# %%
 with Timer() as sgd_tune_timer:
     _, free_curves = sgd_mf(inner, SGD_FACTORS, 0.0, val=val)
 plot_curves({f"SGD, k={SGD_FACTORS}, λ=0": free_curves}, "Biased MF by SGD without a penalty (fit on inner)")
@@ -352,8 +360,8 @@ for ax, which in zip(axes, ["train", "validation"]):
     ax.set_title(f"{which.capitalize()} RMSE by epoch, k = {SGD_FACTORS} (star: best epoch)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-axes[1].axhline(bias_val_rmse, color="grey", lw=1, ls=":")
-axes[1].set_ylim(top=max(1.0, bias_val_rmse + 0.05))
+axes[1].axhline(bias_val_rmse, color="grey", lw=1, ls=":", label="bias baseline")
+axes[1].legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 reg_table = pd.DataFrame([{"λ": reg, "epochs run": len(c["train"]), "best epoch": best_epoch(c),
@@ -386,7 +394,7 @@ with Timer() as t:
     for reg in sorted({0.0, best_reg}):
         for k in sorted(set(FACTOR_GRID) | {SGD_FACTORS}):
             c = reg_runs[reg] if k == SGD_FACTORS and reg in reg_runs else sgd_mf(inner, k, reg, val=val)[1]
-            factor_rows.append({"λ": reg, "k": k, "best epoch": best_epoch(c),
+            factor_rows.append({"λ": reg, "k": k, "epochs run": len(c["train"]), "best epoch": best_epoch(c),
                                 "train RMSE": c["train"][best_epoch(c) - 1], "validation RMSE": min(c["validation"])})
 sgd_tune_seconds += t.seconds
 factor_table = pd.DataFrame(factor_rows)
@@ -416,19 +424,47 @@ if best_k == factor_table.k.max():
 factor_table.pivot(index="k", columns="λ", values=["train RMSE", "validation RMSE", "best epoch"])
 
 # %% [markdown]
-# Compare the two printed lines. Without the penalty, only early stopping holds extra capacity back. With it, the
-# penalty switches off the directions the data cannot support, so $k$ becomes a ceiling on capacity rather than the
-# capacity itself: extra factors are used only where the data supports them, and the second line says what they bring
-# on this data. The validation split chooses $k$ as it chose $\lambda$ (the last value printed); the SGD model of the
-# results table is refitted on all of train with that $k$, that $\lambda$ and the best epoch of its validation run
-# (a common rule of thumb; each epoch then makes a quarter more updates).
+# Compare the two printed lines and the training columns. Without the penalty only early stopping holds the extra
+# capacity back (the first line says what a larger $k$ does then). With the penalty the training RMSE at the best
+# epoch falls as $k$ grows: the extra factors *are* used to fit the training ratings, while the validation RMSE moves
+# far less (the second line says by how much). Why does a penalty on the *length* of the vectors
+# hold back what a larger $k$ adds? Because, for a given product, it is a penalty on rank in disguise.
+#
+# **The L2 penalty is a trace-norm penalty.** Write the personal term as one $m \times n$ matrix $X = P^\top Q$, and
+# let $\lVert X\rVert_* = \sum_s \sigma_s(X)$, the sum of its singular values (the *trace norm*). For every
+# factorisation $X = P^\top Q$, with the SVD $X = U \Sigma V^\top$ (orthonormal columns in $U$ and $V$),
+# $$\lVert X\rVert_* = \operatorname{tr}\big(U^\top P^\top Q V\big) = \langle PU, QV\rangle_F
+#   \le \lVert PU\rVert_F\, \lVert QV\rVert_F \le \lVert P\rVert_F\, \lVert Q\rVert_F
+#   \le \tfrac12 \big(\lVert P\rVert_F^2 + \lVert Q\rVert_F^2\big)$$
+# (Cauchy–Schwarz, then $\lVert PU\rVert_F \le \lVert P\rVert_F$, then $ab \le \frac12 (a^2 + b^2)$), with equality
+# for $P = \Sigma^{1/2} U^\top$, $Q = \Sigma^{1/2} V^\top$, which exists whenever $k \ge \operatorname{rank} X$. So
+# minimising a loss plus $\frac{\lambda}{2}\big(\lVert P\rVert_F^2 + \lVert Q\rVert_F^2\big)$ over $P$ and $Q$ is
+# minimising the same loss plus $\lambda \lVert X\rVert_*$ over the matrices $X$ of rank at most $k$ (Srebro, Rennie
+# and Jaakkola, 2005). For a *complete* matrix and the squared loss the answer is known in closed form:
+# $$\arg\min_X \tfrac12 \lVert R - X\rVert_F^2 + \lambda \lVert X\rVert_* = U_R\, \operatorname{diag}\big(\max(\sigma_s - \lambda, 0)\big)\, V_R^\top ,$$
+# the singular vectors of $R$ with every singular value $\sigma_s$ shrunk by $\lambda$ and those below $\lambda$ set
+# to zero (*soft-thresholding*). Our loss differs twice: only the observed ratings count, and the penalty is paid per
+# rating, $\lambda\, n_u \lVert p_u\rVert^2$, which makes it a *weighted* trace norm (Salakhutdinov and Srebro, 2010).
+# The closed form no longer holds, but the mechanism does: the penalty shrinks every direction of $X$ and removes the
+# weak ones, so $k$ is a ceiling on the rank rather than the rank itself, and a larger $k$ adds directions only at a
+# price. It does not switch them off: at the chosen $\lambda$ the extra directions still lower the training error,
+# and the validation split says whether they are worth it.
+#
+# The validation split chooses $k$ as it chose $\lambda$ (the last value printed); the SGD model of the results table
+# is refitted on all of train with that $k$, that $\lambda$ and the best epoch of its validation run (a common rule of
+# thumb; each epoch then makes a quarter more updates).
 
 # %%
-chosen_epochs = int(factor_table.set_index(["λ", "k"]).loc[(best_reg, best_k), "best epoch"])
+chosen = factor_table.set_index(["λ", "k"]).loc[(best_reg, best_k)]
+chosen_epochs = int(chosen["best epoch"])
 with Timer() as t:
     sgd_model, sgd_fit_curves = sgd_mf(train, best_k, best_reg, epochs=chosen_epochs)
 sgd_metrics = evaluate_ratings(predict(sgd_model, u_test, i_test), test)
-results.record("MF (numpy SGD)", "rating", sgd_metrics, train_seconds=t.seconds + sgd_tune_seconds)
+n_sgd_runs = len(reg_runs) + len(factor_table) - sum(k == SGD_FACTORS and reg in reg_runs for reg, k in
+                                                      zip(factor_table["λ"], factor_table.k))
+results.record("MF (numpy SGD)", "rating", sgd_metrics, train_seconds=t.seconds + sgd_tune_seconds,
+               epochs=EpochLog(int(chosen["epochs run"]), chosen_epochs, SGD_MAX_EPOCHS),
+               budget=f"{n_sgd_runs} runs (λ, k) × ≤ {SGD_MAX_EPOCHS} epochs, early-stopped")
 print(f"SGD refitted on all of train with k = {best_k}, λ = {best_reg:g}, {chosen_epochs} epochs ({t.seconds:.1f} s, "
       f"against about {per_epoch * chosen_epochs:.0f} s for the one-at-a-time loop): training RMSE "
       f"{sgd_fit_curves['train'][-1]:.3f}, test RMSE {sgd_metrics['rmse']:.4f} (bias baseline {bias_rmse:.4f}).")
@@ -483,7 +519,7 @@ def als_half_step(M: sp.csr_matrix, F: np.ndarray, other_bias: np.ndarray, reg: 
         X[rows] = np.linalg.solve(A, rhs[rows, :, None])[:, :, 0]
     return X[:, :k], X[:, k]
 
-
+# %%
 def als_mf(frame, k, reg, iters, val=None, seed=SEED, init_std=0.1):
     """Biased MF by ALS on the ratings of frame; returns the model of the last iteration and the RMSE curves (on the
     validation frame too, if given)."""
@@ -504,7 +540,7 @@ def als_mf(frame, k, reg, iters, val=None, seed=SEED, init_std=0.1):
             curves["validation"].append(rmse_of(m, *val_data))
     return m, curves
 
-
+# %%
 als_runs = {}
 with Timer() as als_tune_timer:
     for reg in ALS_REG_GRID:
@@ -525,10 +561,12 @@ for name, c in [("ALS", als_runs[als_reg]), ("SGD", sgd_same_k)]:
     print(f"{name}: within 0.005 of its best validation RMSE ({min(c['validation']):.4f}) after {near} "
           f"{'iterations' if name == 'ALS' else 'epochs'}.")
 
+# %%
 with Timer() as t:
     als_model, _ = als_mf(train, ALS_FACTORS, als_reg, als_iters)
 als_metrics = evaluate_ratings(predict(als_model, u_test, i_test), test)
-results.record("MF (numpy ALS)", "rating", als_metrics, train_seconds=t.seconds + als_tune_timer.seconds)
+results.record("MF (numpy ALS)", "rating", als_metrics, train_seconds=t.seconds + als_tune_timer.seconds,
+               budget=f"{len(ALS_REG_GRID)} λ × {ALS_ITERS} ALS iterations (k = {ALS_FACTORS})")
 print(f"Refitted on all of train: ALS test RMSE {als_metrics['rmse']:.4f} ({t.seconds:.1f} s); "
       f"SGD {sgd_metrics['rmse']:.4f}.")
 
@@ -593,7 +631,7 @@ def as_numpy(model: BiasedMF) -> MF:
     return MF(w(model.user_factors), w(model.item_factors), w(model.user_bias)[:, 0], w(model.item_bias)[:, 0],
               float(model.global_mean))
 
-
+# %%
 with Timer() as keras_tune_timer:
     _, history = keras_mf(inner, MF_MAX_EPOCHS, val=val)
 mf_epochs = int(np.argmin(history.history["val_rmse"])) + 1
@@ -603,7 +641,9 @@ with Timer() as t:
     mf, _ = keras_mf(train, mf_epochs)
 keras_model = as_numpy(mf)
 keras_metrics = evaluate_ratings(predict(keras_model, u_test, i_test), test)
-results.record("Biased MF (Keras)", "rating", keras_metrics, train_seconds=t.seconds + keras_tune_timer.seconds)
+mf_log = EpochLog(len(history.history["val_rmse"]), mf_epochs, MF_MAX_EPOCHS)
+results.record("Biased MF (Keras)", "rating", keras_metrics, train_seconds=t.seconds + keras_tune_timer.seconds,
+               epochs=mf_log, budget=f"1 run (k, λ of SGD) × ≤ {MF_MAX_EPOCHS} epochs, early-stopped")
 print(f"Early stopping chose {mf_epochs} epochs (validation RMSE {min(history.history['val_rmse']):.4f}, on the "
       "validation ratings whose user and movie the inner split knows: not comparable with SGD's validation RMSE, which "
       "also counts the others). Refitted "
@@ -619,46 +659,49 @@ print(f"Early stopping chose {mf_epochs} epochs (validation RMSE {min(history.hi
 #
 # **An honest comparison.** How much does the personal term $p_u^\top q_i$ add to the bias baseline, and how does MF
 # compare with the best rating model of notebook 02, item-kNN on the residuals of the same baseline? Notebook 02
-# chose that model's settings on its own validation split (`KNN_RATING`); we retrain it here, compactly, on the same
-# train split, and compare the models on the same test ratings. Each verdict is a paired bootstrap over users
-# (notebook 01): users are resampled with all their test ratings, and the interval is that of the difference in mean
-# squared error. Each line names the model with the smaller errors first, and the difference is the other model's
-# mean squared error minus its own.
+# chose that model's settings on its own validation split (`KNN_RATING`); we retrain it here on the same train split
+# and compare the models on the same test ratings. The next two cells are notebook 02's model, compacted into two
+# functions so that it can be refitted here; notebook 02 (section 6) builds it step by step, and you need not read it
+# again.
+
+# %%
+def shrunk_similarities(Z, shrinkage):
+    """Notebook 02's movie-movie similarities (dense float32, zero diagonal) from the users × movies CSR matrix Z of
+    baseline residuals: the cosine of two movies' residuals over the n_ij users who rated both, × n_ij / (n_ij +
+    shrinkage)."""
+    B = Z.copy()
+    B.data[:] = 1  # who rated what
+    Zc, B_dense = Z.tocsc(), B.toarray()
+    S = Zc.T @ Z.toarray()  # Σ z_ui z_uj over the users who rated both
+    norm = np.sqrt(Zc.multiply(Zc).T @ B_dense)  # norm[i, j]: the norm of column i over the users who also rated j
+    np.divide(S, norm, out=S, where=norm > 0)
+    np.divide(S, norm.T, out=S, where=norm.T > 0)
+    N = B.tocsc().T @ B_dense  # n_ij: the users who rated both
+    np.multiply(S, N, out=S)
+    np.divide(S, N + np.float32(shrinkage), out=S, where=N > 0)
+    np.fill_diagonal(S, 0)
+    return S
 
 # %%
 def item_knn_ratings(frame, query, k, shrinkage, damping):
-    """Notebook 02's final rating model: the bias baseline plus item-kNN on its residuals z (adjusted cosine over
-    the users who rated both movies, shrunk by n_ij / (n_ij + shrinkage); the k most similar movies the user rated,
-    positive similarities only; damping δ in the denominator). Returns the predictions for the rows of query."""
+    """Notebook 02's final rating model fitted on frame, predicting the rows of query: the bias baseline plus
+    Σ s·z / (δ + Σ s) over the k movies the user rated that are most similar to the queried one (s > 0 only)."""
     knn_ids = IdMap.from_train(frame)
     R = knn_ids.interactions(frame, values="rating")
     R.sort_indices()
     bias = BiasBaseline().fit(frame)
     rows = np.repeat(np.arange(R.shape[0]), np.diff(R.indptr))
     Z = R.astype(np.float32)
-    Z.data = (R.data - (bias.mu + bias.user_bias[rows] + bias.item_bias[R.indices])).astype(np.float32)
-    B = Z.copy()
-    B.data[:] = 1  # who rated what
-    Zc, B_dense = Z.tocsc(), B.toarray()
-    S = Zc.T @ Z.toarray()  # Σ z_ui z_uj over the users who rated both (dense item × item)
-    norm = np.sqrt(Zc.multiply(Zc).T @ B_dense)  # norm[i, j]: the norm of column i over the users who also rated j
-    np.divide(S, norm, out=S, where=norm > 0)
-    np.divide(S, norm.T, out=S, where=norm.T > 0)
-    del norm
-    N = B.tocsc().T @ B_dense  # n_ij: users who rated both
-    np.multiply(S, N, out=S)
-    np.divide(S, N + np.float32(shrinkage), out=S, where=N > 0)
-    del N
-    np.fill_diagonal(S, 0)
+    Z.data = (R.data - (bias.mu + bias.user_bias[rows] + bias.item_bias[R.indices])).astype(np.float32)  # residuals
+    S = shrunk_similarities(Z, shrinkage)
     u, i = knn_ids.users(query.user_id, strict=False), knn_ids.items(query.item_id, strict=False)
     pred = bias.predict(query.user_id, query.item_id)
     known = np.flatnonzero((u >= 0) & (i >= 0))
-    for user in np.unique(u[known]):  # one block of similarities per user: their queries × the movies they rated
-        q = known[u[known] == user]
-        cand, z = Z.indices[Z.indptr[user]:Z.indptr[user + 1]], Z.data[Z.indptr[user]:Z.indptr[user + 1]]
-        s = S[np.ix_(i[q], cand)]
-        z = np.broadcast_to(z, s.shape)
-        if len(cand) > k:
+    for user in np.unique(u[known]):  # one block per user: the queried movies × the movies the user rated
+        q, rated = known[u[known] == user], slice(Z.indptr[user], Z.indptr[user + 1])
+        s = S[np.ix_(i[q], Z.indices[rated])]
+        z = np.broadcast_to(Z.data[rated], s.shape)
+        if s.shape[1] > k:
             top = np.argpartition(-s, k - 1, axis=1)[:, :k]
             s, z = np.take_along_axis(s, top, axis=1), np.take_along_axis(z, top, axis=1)
         s = np.maximum(s, 0)
@@ -666,33 +709,39 @@ def item_knn_ratings(frame, query, k, shrinkage, damping):
         pred[q] += np.divide(num, den + damping, out=np.zeros_like(num), where=den > 0)
     return pred
 
-
+# %%
 with Timer() as t:
     knn_pred = item_knn_ratings(train, test, **KNN_RATING)
-knn_metrics = evaluate_ratings(knn_pred, test)
 bias_pred = BiasBaseline(BIAS_REG, BIAS_REG).fit(train).predict(test.user_id, test.item_id)
-rating_preds = {"User/item biases (notebook 01)": bias_pred,
-                "Item-kNN on baseline residuals (shrunk), notebook 02": knn_pred,
+knn_name = "Item-kNN on baseline residuals (shrunk), notebook 02"
+rating_preds = {"User/item biases (notebook 01)": bias_pred, knn_name: knn_pred,
                 "MF (numpy SGD)": predict(sgd_model, u_test, i_test),
                 "MF (numpy ALS)": predict(als_model, u_test, i_test),
                 "Biased MF (Keras)": predict(keras_model, u_test, i_test)}
 rating_table = pd.DataFrame({name: evaluate_ratings(p, test) for name, p in rating_preds.items()}).T
-print(f"Notebook 02's item-kNN retrained here in {t.seconds:.1f} s: test RMSE {knn_metrics['rmse']:.4f}.")
+print(f"Notebook 02's item-kNN retrained here with {KNN_RATING} in {t.seconds:.1f} s: test RMSE "
+      f"{rating_table.loc[knn_name, 'rmse']:.4f}.")
 with pd.option_context("display.max_colwidth", 80):
     display(rating_table.sort_values("rmse"))
 
+# %% [markdown]
+# Each verdict below is a paired bootstrap over users (notebook 01): users are resampled with all their test
+# ratings, and the interval is that of the difference in mean squared error, **difference = A − B** for a line that
+# reads "A … B". Errors are better low, so a *negative* difference favours A. Like every interval of this notebook,
+# it resamples the test users of *one* training run of each model: it says how much the comparison depends on which
+# users happen to be tested, and leaves out the randomness of training (another seed gives other factors and
+# slightly other errors).
 
+# %%
 def rating_verdict(a, b):
-    """Paired bootstrap over users of the test squared errors. The model with the smaller mean squared error is
-    named first, and the difference is the other model's mean squared error minus its own."""
+    """Paired bootstrap over users of the test squared errors of a and b: difference a − b, lower is better."""
     err = {name: (r_test - rating_preds[name]) ** 2 for name in (a, b)}
-    first, second = sorted((a, b), key=lambda name: err[name].mean())
-    return paired_bootstrap(err[second], err[first], n_boot=N_BOOTSTRAP, seed=SEED, names=(first, second),
-                            groups=test.user_id.to_numpy())["verdict"]
+    boot = paired_bootstrap(err[a], err[b], n_boot=N_BOOTSTRAP, seed=SEED, names=(a, b), higher_is_better=False,
+                            groups=test.user_id.to_numpy(), unit="users")
+    return results.compare(boot, "rating", "mean squared error")
 
 
 mf_names = ["MF (numpy SGD)", "MF (numpy ALS)", "Biased MF (Keras)"]
-knn_name = "Item-kNN on baseline residuals (shrunk), notebook 02"
 print(f"The bias baseline is {baselines.loc['Global mean', 'rmse'] - bias_rmse:.4f} RMSE below the global mean; "
       f"the best MF model of the table is {bias_rmse - rating_table.loc[mf_names, 'rmse'].min():.4f} below the bias "
       "baseline.")
@@ -701,6 +750,8 @@ for mf_name in mf_names:
 print(rating_verdict("MF (numpy ALS)", "MF (numpy SGD)"))
 for mf_name in mf_names:
     print(rating_verdict(knn_name, mf_name))
+with pd.option_context("display.max_colwidth", 100, "display.width", 250):
+    display(results.reference_verdicts("rating"))
 
 # %% [markdown]
 # Read the verdicts line by line. The first printed line puts the sizes side by side: on a data set this small, most
@@ -722,7 +773,8 @@ for mf_name in mf_names:
 # %%
 popularity = Popularity().fit(train)
 rank_mf = evaluate_ranking(keras_model, train, test, TOP_N)
-results.record("Biased MF (Keras, ranked by predicted rating)", "ranking", rank_mf)
+results.record("Biased MF (Keras, ranked by predicted rating)", "ranking", rank_mf, epochs=mf_log,
+               budget="the rating model of section 6, not trained for ranking")
 pd.DataFrame({"Popularity": evaluate_ranking(popularity.scores, train, test, TOP_N),
               "Biased MF (Keras), by predicted rating": rank_mf}).T
 
@@ -752,70 +804,83 @@ pd.DataFrame({"Popularity": evaluate_ranking(popularity.scores, train, test, TOP
 Code(inspect.getsource(NegativeSampling.on_epoch_end), language="python")
 
 # %% [markdown]
-# The model pays the penalty per triple, on the vectors the triple uses, as the explicit model does per rating. Two
-# choices make BPR learn a lot in few epochs: many negatives per positive (`BPR_NEGATIVES`) in large batches, and a
-# learning rate that decays along a cosine from its initial value to 0 over `BPR_MAX_EPOCHS` epochs (large steps
-# first, small ones at the end). BPR is trained by gradient descent, so its number of epochs is chosen by early
-# stopping on the validation split, like SGD's: a callback measures NDCG@10 on the
-# validation split every `BPR_EVAL_EVERY` epochs, stops after `BPR_PATIENCE` checks without a new best and restores
-# the best weights.
-#
-# **The same validation budget for both implicit models.** BPR and WMF (section 7b) each get a grid of 2 candidates
-# (`BPR_GRID`: initial learning rate and $\lambda$; `WMF_GRID`: confidence $\alpha$ and $\lambda$), each candidate
-# checked on validation along its run (epochs for BPR, ALS iterations for WMF); the best candidate at its best check is
-# then refitted on all of train. A wider search on the same validation split centred both grids; it never scored
-# the test split. For BPR (the script `tools/tuning/nb03_bpr_search.py`, its measured log beside it) it tried
-# initial learning rates 0.01, 0.02 and 0.05 with $\lambda \in \{10^{-3}, 3 \cdot 10^{-3}, 10^{-2}, 3 \cdot 10^{-2}\}$
-# at 64 factors and 4 epochs, with 16 negatives per positive in batches of 16,384 triples (many negatives in large
-# batches learned the most per second of training in earlier trials). $\lambda = 10^{-2}$ was best at every learning
-# rate, so the grid keeps it with the two best learning rates; the best, 0.05, is the largest rate tried, so the
-# optimum may lie beyond the search, which was also smaller than WMF's (18 candidates against 39). Two larger budgets
-# scored higher on validation in single runs that the search did not test with a paired bootstrap: 128 factors
-# (0.1908 against 0.1789 for 64 at a learning rate of 0.02, at about 1.6 times the training time) and 8 epochs
-# (0.1862, about 1.8 times; only 0.0023 above the chosen candidate). This notebook's 4-minute budget keeps BPR at 64
-# factors and 4 epochs, so its result below may be somewhat under what BPR can reach; WMF keeps its 128 factors
-# because its fit is cheap.
-
-# %% [markdown]
-# The model, `recsys_helpers.models.BPRMF` (later chapters compare against it, so it lives in the package; here is
-# all of it that matters): the Keras model takes a batch of triples and returns $\hat x_{uij}$, the loss turns that
-# into $-\ln\sigma(\hat x_{uij})$, and `scores` gives $\hat x_{ui}$ for every movie, the course's scoring contract.
+# **The loss as it is trained.** The prior $\lambda \lVert \Theta \rVert^2$ counts every parameter once. The model
+# below pays the penalty per triple instead, on the vectors the triple uses, as the explicit model pays it per rating,
+# and Keras averages the loss over each batch $B$ of triples:
+# $$L_B = \frac{1}{|B|} \sum_{(u,i,j) \in B} \Big[\operatorname{softplus}(-\hat x_{uij})
+#   + \lambda \big(\lVert p_u\rVert^2 + \lVert q_i\rVert^2 + \lVert q_j\rVert^2 + b_i^2 + b_j^2\big)\Big].$$
+# A user or movie that appears in many triples is shrunk in proportion, and one that a batch does not use is left
+# alone. The model, `recsys_helpers.models.BPRMF` (later chapters compare against it, so it lives in the package; here
+# is all of it that matters): the Keras model takes a batch of triples and returns $\hat x_{uij}$, adding the penalty
+# with `add_loss` while training, the loss turns $\hat x_{uij}$ into $\operatorname{softplus}(-\hat x_{uij}) =
+# -\ln\sigma(\hat x_{uij})$, and `scores` gives $\hat x_{ui}$ for every movie, the course's scoring contract.
 
 # %%
 Code(inspect.getsource(BPRMF.call) + "\n" + inspect.getsource(BPRMF.scores) + "\n" + inspect.getsource(bpr_loss),
      language="python")
 
 # %% [markdown]
-# Early stopping on a ranking metric is the package's `RankingEarlyStopping` callback (the later chapters' Keras
-# rankers use it too): every `BPR_EVAL_EVERY` epochs it computes NDCG@10 on the validation split through the model's
-# `scores`, stops after `BPR_PATIENCE` checks without a new best, and restores the weights of the best check. The
-# training recipe:
+# **Training and early stopping.** Adam at a constant learning rate; each epoch pairs every positive with
+# `BPR_NEGATIVES` fresh negatives, in batches of `BPR_BATCH` triples (both fixed, not searched). After every epoch the
+# package's `RankingEarlyStopping` callback (the later chapters' Keras rankers use it too) computes NDCG@10 on the
+# validation split through the model's `scores`, stops after `BPR_PATIENCE` epochs without a new best, and restores
+# the weights of the best epoch; `BPR_MAX_EPOCHS` caps a run. The learning rate does not depend on the cap, so a run
+# with a small cap is the beginning of a run with a large one: this profile's BPR is the reference profile's BPR,
+# stopped by the budget if its cap comes first (the budget table of section 10 says which).
+#
+# **The same number of validation candidates for both implicit models.** BPR and WMF (section 7b) each get a grid of
+# 2 candidates (`BPR_GRID`: learning rate and $\lambda$; `WMF_GRID`: confidence $\alpha$ and $\lambda$), each
+# checked on validation along its run (epochs for BPR, ALS iterations for WMF); the best candidate at its best check
+# is then refitted on all of train. The two grids and the numbers of factors come from wider searches on the same
+# validation split, which never scored the test split. BPR's (the script `tools/tuning/nb03_bpr_search.py`, its
+# measured log beside it) trained every candidate as this notebook does, until early stopping (patience 3, cap 40):
+# learning rates and $\lambda$ at 128 factors first, then the best pairs at 64 and 256 factors. Its best candidates:
+
+# %%
+def search_summary(path, size, settings, checked="epoch"):
+    """The best check of every candidate in a tuning log, and the best candidate per `size`, from the CSV at path."""
+    log = pd.read_csv(path)
+    best = log.loc[log.groupby([size, *settings]).val_ndcg10.idxmax()].rename(
+        columns={checked: f"best {checked}", "val_ndcg10": "validation NDCG@10"})
+    return best.sort_values("validation NDCG@10", ascending=False).groupby(size).head(1).set_index(size).sort_index()
+
+
+BPR_SEARCH_LOG = "../tools/tuning/nb03_bpr_search.csv"  # the recorded search (ml-latest-small, seed 42)
+if DATASET == "ml-latest-small" and SEED == 42:
+    bpr_search = search_summary(BPR_SEARCH_LOG, "factors", ["lr", "reg"])
+    display(bpr_search[["lr", "reg", "best epoch", "epochs_run", "validation NDCG@10", "seconds"]])
+    print(f"The search chose {bpr_search['validation NDCG@10'].idxmax()} factors; this notebook uses BPR_FACTORS = "
+          f"{BPR_FACTORS}.")
+
+# %% [markdown]
+# The number of factors and the pairs of `BPR_GRID` are the search's choices (read the full log for every pair), and
+# the chosen number of epochs comes from this notebook's own runs. WMF's wider search (section 7b) tried more
+# candidates than BPR's: each BPR candidate costs several times as much to train. The training recipe:
 
 # %%
 def bpr_mf(frame, lr, reg, epochs, val=None):
-    """BPR-MF trained on the interactions of frame, the learning rate decaying from lr to 0 over BPR_MAX_EPOCHS
-    epochs; with a validation frame, early stopping on its NDCG. Returns the model, its History and the validation
-    checks {epoch: NDCG}."""
+    """BPR-MF (BPR_FACTORS factors) trained by Adam at the constant learning rate lr on the interactions of frame;
+    with a validation frame, early stopping on its NDCG@TOP_N. Returns the model and the callback (None without)."""
     fit_ids = IdMap.from_train(frame)
     triples = NegativeSampling(fit_ids.interactions(frame), BPR_BATCH, BPR_NEGATIVES, "triples", SEED)
     keras.utils.set_random_seed(SEED)
-    model = BPRMF(fit_ids.n_users, fit_ids.n_items, BPR_FACTORS, reg)
-    schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=BPR_MAX_EPOCHS * len(triples))
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=bpr_loss)
-    callbacks = [RankingEarlyStopping(frame, val, BPR_EVAL_EVERY, BPR_PATIENCE, TOP_N)] if val is not None else []
-    history = model.fit(triples, epochs=epochs, verbose=0, callbacks=callbacks)
-    return model, history, callbacks[0].checks if callbacks else {}
+    model = BPRMF(fit_ids.n_users, fit_ids.n_items, BPR_FACTORS, reg, seed=SEED)
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=bpr_loss)
+    stopper = RankingEarlyStopping(frame, val, 1, BPR_PATIENCE, TOP_N) if val is not None else None
+    model.fit(triples, epochs=epochs, verbose=0, callbacks=[stopper] if stopper else [])
+    return model, stopper
 
 
-bpr_runs = {}
+bpr_runs, bpr_logs = {}, {}
 with Timer() as bpr_tune_timer:
     for lr, reg in BPR_GRID:
-        *_, bpr_runs[(lr, reg)] = bpr_mf(inner, lr, reg, BPR_MAX_EPOCHS, val=val)
+        _, stopper = bpr_mf(inner, lr, reg, BPR_MAX_EPOCHS, val=val)
+        bpr_runs[(lr, reg)], bpr_logs[(lr, reg)] = stopper.checks, stopper.log
 (bpr_lr, bpr_reg), bpr_epochs = max(((cfg, e) for cfg, checks in bpr_runs.items() for e in checks),
                                     key=lambda c: bpr_runs[c[0]][c[1]])
 pop_val = evaluate_ranking(Popularity().fit(inner).scores, inner, val, TOP_N)[f"ndcg@{TOP_N}"]
 
-
+# %%
 def plot_checks(runs, label, xlabel, title):
     """Validation NDCG@TOP_N of every candidate along its run (runs: {candidate: {step: NDCG}}), popularity dotted."""
     fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -831,36 +896,49 @@ def plot_checks(runs, label, xlabel, title):
     plt.show()
 
 
-plot_checks(bpr_runs, lambda lr, reg: f"initial learning rate {lr:g}, λ = {reg:g}", "epoch",
+plot_checks(bpr_runs, lambda lr, reg: f"learning rate {lr:g}, λ = {reg:g}", "epoch",
             f"Tuning BPR (k = {BPR_FACTORS}) on the validation split")
-print(f"Chosen on validation: initial learning rate {bpr_lr:g}, λ = {bpr_reg:g}, {bpr_epochs} epochs (NDCG@{TOP_N} "
-      f"{bpr_runs[(bpr_lr, bpr_reg)][bpr_epochs]:.4f})"
-      f"{' (the cap BPR_MAX_EPOCHS)' if bpr_epochs == BPR_MAX_EPOCHS else ''}; {bpr_tune_timer.seconds:.1f} s for "
-      f"{len(BPR_GRID)} candidates.")
+bpr_log = bpr_logs[(bpr_lr, bpr_reg)]
+print(f"Chosen on validation: learning rate {bpr_lr:g}, λ = {bpr_reg:g}, {bpr_epochs} epochs (NDCG@{TOP_N} "
+      f"{bpr_runs[(bpr_lr, bpr_reg)][bpr_epochs]:.4f}); that run "
+      + (f"stopped early after {bpr_log.ran} epochs" if bpr_log.stopped_early else
+         f"ran to its cap of {bpr_log.cap} epochs (BPR_MAX_EPOCHS): cut short by this profile's budget")
+      + f"; {bpr_tune_timer.seconds:.1f} s for {len(BPR_GRID)} candidates.")
 
 with Timer() as t:
-    bpr, bpr_history, _ = bpr_mf(train, bpr_lr, bpr_reg, bpr_epochs)
-bpr_model = bpr  # a BPRMF: its scores method ranks movies
+    bpr_model, _ = bpr_mf(train, bpr_lr, bpr_reg, bpr_epochs)  # a BPRMF: its scores method ranks movies
 bpr_metrics = evaluate_ranking(bpr_model, train, test, TOP_N)
-results.record("BPR-MF (Keras)", "ranking", bpr_metrics, train_seconds=t.seconds + bpr_tune_timer.seconds)
-print(f"BPR refitted on all of train in {t.seconds:.1f} s: test NDCG@{TOP_N} {bpr_metrics[f'ndcg@{TOP_N}']:.4f}; "
-      f"training loss (mean −ln σ(x_uij) + penalty) {bpr_history.history['loss'][0]:.3f} after the first epoch, "
-      f"{bpr_history.history['loss'][-1]:.3f} after the last.")
+results.record("BPR-MF (Keras)", "ranking", bpr_metrics, train_seconds=t.seconds + bpr_tune_timer.seconds,
+               epochs=bpr_log, budget=f"{len(BPR_GRID)} candidates × ≤ {BPR_MAX_EPOCHS} epochs (k = {BPR_FACTORS})")
+print(f"BPR refitted on all of train for {bpr_epochs} epochs in {t.seconds:.1f} s: test NDCG@{TOP_N} "
+      f"{bpr_metrics[f'ndcg@{TOP_N}']:.4f}.")
 
 # %% [markdown]
 # ### 7b. Weighted matrix factorisation by ALS
 # Hu, Koren and Volinsky (2008) keep the squared loss but fit **every cell** of the matrix, observed or not. The
-# *preference* $p_{ui}$ is 1 if $u$ interacted with $i$ and 0 otherwise, and a *confidence* $c_{ui}$ says how much
-# we trust it: an interaction is strong evidence ($c_{ui} = 1 + \alpha$), a missing one is weak evidence of dislike
-# ($c_{ui} = 1$), since the user may simply never have come across the movie. (The paper grows $c$ with the amount of
-# interaction, $1 + \alpha r_{ui}$; we binarise, as the top-K protocol does.) The loss is
-# $$\sum_{u, i} c_{ui}\, \big(p_{ui} - x_u^\top y_i\big)^2 + \lambda \Big(\sum_u \lVert x_u\rVert^2 + \sum_i \lVert y_i\rVert^2\Big)$$
-# over all $m \cdot n$ cells, which rules out SGD over the cells but not ALS. With the items fixed, setting the
-# gradient to zero gives, with $C^u$ the diagonal matrix of user $u$'s confidences and $p(u)$ their preference vector,
-# $$x_u = \big(Y^\top C^u Y + \lambda I\big)^{-1} Y^\top C^u p(u).$$
-# The trick that makes it cheap: $C^u - I$ is zero except on the $n_u$ movies $u$ interacted with, so
-# $$Y^\top C^u Y = Y^\top Y + \alpha\, Y_u^\top Y_u, \qquad Y^\top C^u p(u) = (1 + \alpha)\, Y_u^\top \mathbf 1 .$$
-# $Y^\top Y$ is shared by all users and computed once per half step, and each user adds a term over their own items.
+# *preference* $o_{ui}$ is 1 if $u$ interacted with $i$ (an observed interaction) and 0 otherwise (the paper writes
+# $p_{ui}$; here $p$ already names the user vectors), and a *confidence* $c_{ui}$ says how much we trust it: an
+# interaction is strong evidence ($c_{ui} = 1 + \alpha$), a missing one is weak evidence of dislike ($c_{ui} = 1$),
+# since the user may simply never have come across the movie. (The paper grows $c$ with the amount of interaction,
+# $1 + \alpha r_{ui}$; we binarise, as the top-K protocol does.) WMF has no biases: $x_u$ and $y_i$ are the user and
+# movie factors, and the loss is
+# $$\sum_{u, i} c_{ui}\, \big(o_{ui} - x_u^\top y_i\big)^2 + \lambda \Big(\sum_u \lVert x_u\rVert^2 + \sum_i \lVert y_i\rVert^2\Big)$$
+# over all $m \cdot n$ cells, which rules out SGD over the cells but not ALS.
+#
+# **The half step.** Fix the movie factors, stacked as the rows of the $n \times k$ matrix $Y$. User $u$'s share of
+# the loss, with $o_u$ their vector of preferences over all $n$ movies and $C^u = \operatorname{diag}(c_{u1}, \dots,
+# c_{un})$, is
+# $$L_u(x_u) = (o_u - Y x_u)^\top C^u (o_u - Y x_u) + \lambda \lVert x_u\rVert^2 ,$$
+# a quadratic in $x_u$. Its gradient is $\nabla L_u = -2\, Y^\top C^u (o_u - Y x_u) + 2 \lambda x_u$, and setting it to
+# zero gives the normal equations
+# $$\big(Y^\top C^u Y + \lambda I\big)\, x_u = Y^\top C^u o_u .$$
+# The matrix is symmetric positive definite for $\lambda > 0$, so this $x_u$ is the unique minimiser. Built as
+# written, it costs $O(k^2 n)$ per user, over every movie. The trick that makes it cheap: $C^u = I + \alpha D_u$, where
+# the diagonal $D_u$ is 1 on the $n_u$ movies $u$ interacted with and 0 elsewhere, and $o_u$ is 1 exactly there, so
+# with $Y_u$ the rows of $Y$ at those $n_u$ movies
+# $$Y^\top C^u Y = Y^\top Y + \alpha\, Y_u^\top Y_u, \qquad Y^\top C^u o_u = \sum_{i} c_{ui}\, o_{ui}\, y_i = (1 + \alpha)\, Y_u^\top \mathbf 1 .$$
+# $Y^\top Y$ is shared by all users and computed once per half step ($O(k^2 n)$), and each user adds a term over their
+# own movies ($O(k^2 n_u)$). The movies' half step is the same with the roles swapped. (Exercise 2 asks you to write it.)
 #
 # **Solving it fast: conjugate gradient.** `row_grams` and a batched solve, as in section 5, would do the work, but
 # with `WMF_FACTORS` = 128 factors building $Y_u^\top Y_u$ ($O(k^2 n_u)$) and solving ($O(k^3)$) for every user and
@@ -907,23 +985,32 @@ display(pd.DataFrame(cg_error).T.rename_axis("CG steps").round(4))
 print(f"The exact half step for all {len(exact_users)} users took {exact_timer.seconds:.2f} s.")
 
 # %% [markdown]
-# Each CG step shrinks the error, and 3 steps leave a few percent of the largest factor in this half step, in less
-# time than the exact solve. The error does not pile up over a fit: every half step starts from the previous one's
-# result, so the next one continues from there. Whether the approximation costs ranking quality is the second
-# "Going further" exercise at the end.
+# Each CG step shrinks the error; read in the table how much is left after `WMF_CG_STEPS` steps, and at what time
+# against the exact solve. One half step cannot say whether these errors add up over a whole fit: each half step
+# starts from the previous one's result, so the next one may correct an error or carry it forward. The second
+# "Going further" exercise at the end measures what matters, the validation NDCG and run time of the exact solver
+# against CG over whole fits.
 #
 # The confidence $\alpha$ and the penalty $\lambda$ matter a lot here, and $\lambda$ is not on the same scale as in
 # the explicit model (it competes with all $n$ cells of a row, not with $n_u$ ratings). As announced in section 7a,
-# WMF gets BPR's validation budget: the 2 candidates of `WMF_GRID`, each checked every `WMF_EVAL_EVERY` iterations,
-# then the best refitted on all of train. A wider search on the same validation split centred the grid (the script
-# `tools/tuning/nb03_wmf_search.py`; its measured log, `tools/tuning/nb03_wmf_search.csv`, sits beside it). It tried
-# $k \in \{64, 128, 256\}$, 13 pairs $(\alpha, \lambda)$ with $\alpha$ from 1 to 40 and $\lambda$ from 10 to 400, and up
-# to 20 iterations, and never scored the test split. In $(\alpha, \lambda)$ validation NDCG follows a ridge on which
-# $\lambda$ grows with $\alpha$, and it is highest at small $\alpha$: the best pair at every $k$ was
-# $(\alpha, \lambda) = (3, 30)$ or $(1, 20)$, which is the grid. The numbers of factors hardly differ: the best
-# validation NDCG was 0.2171 at $k = 64$, 0.2199 at 128 and 0.2205 at 256, gaps of at most 0.0034 that the search did
-# not test with a paired bootstrap, while a fit at 256 factors took about 1.5 times as long as at 128; with no
-# evidence that 256 is better, $k$ stays at the cheaper 128.
+# WMF gets the same number of validation candidates as BPR: the 2 candidates of `WMF_GRID`, each checked every
+# `WMF_EVAL_EVERY` iterations, then the best refitted on all of train. A wider search on the same validation split
+# chose the grid and the number of factors (the script `tools/tuning/nb03_wmf_search.py`; its measured log,
+# `tools/tuning/nb03_wmf_search.csv`, sits beside it). It tried $k \in \{64, 128, 256\}$, 13 pairs $(\alpha, \lambda)$
+# with $\alpha$ from 1 to 40 and $\lambda$ from 10 to 400, each for 20 iterations with `WMF_CG_STEPS` CG steps, checked
+# every 5, and never scored the test split. In $(\alpha, \lambda)$ validation NDCG follows a ridge on which $\lambda$
+# grows with $\alpha$, and it is highest at small $\alpha$; the best candidate per number of factors:
+
+# %%
+WMF_SEARCH_LOG = "../tools/tuning/nb03_wmf_search.csv"  # the recorded search (ml-latest-small, seed 42)
+if DATASET == "ml-latest-small" and SEED == 42:
+    wmf_search = search_summary(WMF_SEARCH_LOG, "factors", ["alpha", "reg"], checked="iterations")
+    display(wmf_search[["alpha", "reg", "best iterations", "validation NDCG@10", "seconds"]])
+
+# %% [markdown]
+# The best pairs are those of `WMF_GRID`. The numbers of factors hardly differ (the gaps in the table were not tested
+# with a paired bootstrap), while a fit at 256 factors takes longer than at 128 (the seconds column); with no clear
+# evidence that 256 is better, $k$ stays at 128.
 # NDCG on the validation split is lower than on test: the validation split holds fewer relevant movies per user
 # (16% of a user's ratings instead of 20%), the tuning models learn from less data (64% of the ratings instead of
 # 80%), and a user's test movies are still candidates during validation, where they count as misses (notebook 02,
@@ -961,23 +1048,24 @@ with Timer() as t:
     wmf_model, _ = wmf(train, wmf_alpha, wmf_reg, wmf_iters)  # scores x_u·y_i (no biases)
 wmf_Y = wmf_model.item_factors
 wmf_metrics = evaluate_ranking(wmf_model, train, test, TOP_N)
-results.record("WMF (numpy ALS, implicit)", "ranking", wmf_metrics, train_seconds=t.seconds + wmf_tune_timer.seconds)
+results.record("WMF (numpy ALS, implicit)", "ranking", wmf_metrics, train_seconds=t.seconds + wmf_tune_timer.seconds,
+               budget=f"{len(WMF_GRID)} candidates × {WMF_MAX_ITERS} ALS iterations (k = {WMF_FACTORS}); chose "
+                      f"{wmf_iters}")
 print(f"WMF refitted on all of train in {t.seconds:.1f} s: test NDCG@{TOP_N} {wmf_metrics[f'ndcg@{TOP_N}']:.4f}.")
 
 # %% [markdown]
 # **The implicit models side by side.** Notebook 02's best top-K model, item-kNN on co-occurrences, is the bar on
 # this protocol; we retrain it here with the settings notebook 02 chose on validation (`KNN_RANKING`): binarised
-# interactions $X$, cosine similarities $c_{ij} / (n_i^{\alpha} n_j^{1-\alpha})$ between movies, the $k$ most
-# similar movies kept for each movie, and scores $X S$ (`recsys_helpers.baselines.ItemKNN`, since notebook 07 uses it
-# too). The verdicts are paired bootstraps over the test users of their NDCG@10; each line names the model with the
-# higher mean first.
+# interactions $X$, cosine similarities $c_{ij} / (n_i^{\beta} n_j^{1-\beta})$ between movies ($c_{ij}$ users with
+# both, $n_i$ users with $i$; the exponent $\beta$ is `ItemKNN`'s `alpha`, not WMF's confidence), the $k$ most similar
+# movies kept for each movie, and scores $X S$ (`recsys_helpers.baselines.ItemKNN`, since notebook 07 uses it too).
 
 # %%
 with Timer() as t:
     knn_scores = ItemKNN(**KNN_RANKING).fit(train)
+knn_top = "Item-kNN top-K (co-occurrence cosine), notebook 02"
 rank_models = {"Popularity": popularity.scores, "Biased MF (Keras), by predicted rating": keras_model,
-               "Item-kNN top-K (co-occurrence cosine), notebook 02": knn_scores, "BPR-MF (Keras)": bpr_model,
-               "WMF (numpy ALS)": wmf_model}
+               knn_top: knn_scores, "BPR-MF (Keras)": bpr_model, "WMF (numpy ALS, implicit)": wmf_model}
 ranking = pd.DataFrame({name: evaluate_ranking(model, train, test, TOP_N) for name, model in rank_models.items()}).T
 per_user = {name: evaluate_ranking(model, train, test, TOP_N, per_user=True) for name, model in rank_models.items()}
 ranking = ranking.sort_values(f"ndcg@{TOP_N}", ascending=False)
@@ -987,33 +1075,34 @@ with pd.option_context("display.max_colwidth", 80, "display.width", 200):
 plot_comparison(ranking.reset_index(names="model"), f"ndcg@{TOP_N}", title=f"Top-{TOP_N} ranking on the test split")
 plt.show()
 
+# %% [markdown]
+# The verdicts are paired bootstraps over the test users of their NDCG@10, difference = A − B (higher is better, so a
+# positive difference favours A). They compare the models of *this* run, at this notebook's budget (section 7a: BPR's
+# runs may be cut short by their cap). The reference run's verdicts on the same pairs, every model trained until early
+# stopping ended it, follow in the second table.
 
+# %%
 def ranking_verdict(a, b):
-    """Paired bootstrap over the test users of their NDCG@TOP_N, the model with the higher mean named first."""
-    first, second = sorted((a, b), key=lambda name: -per_user[name][f"ndcg@{TOP_N}"].mean())
-    return paired_bootstrap(per_user[first][f"ndcg@{TOP_N}"], per_user[second][f"ndcg@{TOP_N}"], n_boot=N_BOOTSTRAP,
-                            seed=SEED, names=(first, second))["verdict"]
+    """Paired bootstrap over the test users of their NDCG@TOP_N: difference a − b, higher is better."""
+    boot = paired_bootstrap(per_user[a][f"ndcg@{TOP_N}"], per_user[b][f"ndcg@{TOP_N}"], n_boot=N_BOOTSTRAP,
+                            seed=SEED, names=(a, b), unit="users")
+    return results.compare(boot, "ranking", f"ndcg@{TOP_N}")
 
 
-for first, second in [("Popularity", "Biased MF (Keras), by predicted rating"),
-                      ("BPR-MF (Keras)", "Popularity"), ("WMF (numpy ALS)", "Popularity"),
-                      ("WMF (numpy ALS)", "BPR-MF (Keras)"),
-                      ("WMF (numpy ALS)", "Item-kNN top-K (co-occurrence cosine), notebook 02"),
-                      ("BPR-MF (Keras)", "Item-kNN top-K (co-occurrence cosine), notebook 02")]:
-    print(ranking_verdict(first, second))
+for a, b in [("Popularity", "Biased MF (Keras), by predicted rating"), ("BPR-MF (Keras)", "Popularity"),
+             ("WMF (numpy ALS, implicit)", "Popularity"), ("WMF (numpy ALS, implicit)", "BPR-MF (Keras)"),
+             ("WMF (numpy ALS, implicit)", knn_top), (knn_top, "BPR-MF (Keras)")]:
+    print(ranking_verdict(a, b))
+with pd.option_context("display.max_colwidth", 100, "display.width", 250):
+    display(results.reference_verdicts("ranking"))
 
 # %% [markdown]
-# Read the verdicts line by line (each one names the winner, or says "within noise"). Part of weighted MF's lead over
-# BPR is budget: BPR runs here with 64 factors and 4 epochs, WMF with 128 factors (section 7a). But the wider
-# searches suggest the budget is not the whole story: BPR's best validation NDCG@10 there, 0.1908 with 128 factors,
-# is still below WMF's 0.2199 at the same size (although that search never combined 128 factors with more epochs or
-# with the largest learning rate). A likely reason is the loss: WMF uses *every* missing cell as weak
+# Read the verdicts line by line (each one names the winner, or says "within noise"), then the reference table:
+# TEXT_TO_WRITE_AFTER_THE_RUNS. A likely reason for WMF's lead is the loss: WMF uses *every* missing cell as weak
 # negative evidence in each closed-form step, while BPR sees a sample of them (`BPR_NEGATIVES` per positive, redrawn
 # every epoch) and learns from them by small gradient steps; well-tuned iALS stays competitive with far newer models,
-# as Rendle et al. (2022) showed. The last two lines hold
-# both against notebook 02's item-kNN, the bar on this protocol. BPR's strength is elsewhere: its loss is a ranking
-# loss that any differentiable scorer can use, which is why neural recommenders (notebook 04 and later chapters)
-# train with it or with its cousins.
+# as Rendle et al. (2022) showed. BPR's strength is elsewhere: its loss is a ranking loss that any differentiable
+# scorer can use, which is why neural recommenders (notebook 04 and later chapters) train with it or with its cousins.
 #
 # What do the recommendations look like? The top 5 of one user, with the movies they rated highest in training:
 
@@ -1159,37 +1248,48 @@ check(sgd_step, [
 # ```
 # </details>
 #
-# **Exercise 2: the ALS solve for one user.** Write `solve_user(F_u, r_u, lam)` that returns the $x$ minimising
-# $\lVert r_u - F_u x\rVert^2 + \lambda \lVert x\rVert^2$, where the rows of `F_u` are the vectors of the movies the user
-# rated and `r_u` their (centred) ratings. The last check takes a real user: the first user of the ALS model of
-# section 5, with $y_i = (q_i, 1)$, $\tilde r_{ui} = r_{ui} - \mu - b_i$ and $\lambda\, n_u$; your answer must match the
-# batched solver.
+# **Exercise 2: WMF's exact half step (section 7b), the core of ALS for implicit feedback.** Write
+# `wmf_half_step(C, F, alpha, reg)`. `C` is a binary SciPy CSR matrix (users × movies for the users' half step) and
+# `F` the fixed factors of its columns, one row per column of `C`. Return, as the rows of a NumPy array, the exact
+# minimiser $x_r$ of every row $r$:
+# $$\big(F^\top F + \lambda I + \alpha\, F_r^\top F_r\big)\, x_r = (1 + \alpha)\, F_r^\top \mathbf 1 ,$$
+# where $F_r$ holds the rows of `F` at the columns stored in row $r$ (`C.indices[C.indptr[r]:C.indptr[r + 1]]`).
+# Compute $F^\top F + \lambda I$ once, not once per row. The last check is the notebook's own WMF: the users' half
+# step from the movie factors of the probe model of section 7b, against the package's exact solver `WMF.half_step`.
 
 # %% tags=["nbval-check-output"]
-def solve_user(F_u, r_u, lam):
+def wmf_half_step(C, F, alpha, reg):
     raise NotImplementedError
 
 
-first = slice(R_train.indptr[0], R_train.indptr[1])  # user 0's ratings in the CSR matrix
-items0 = R_train.indices[first]
-Y0 = np.hstack([als_model.Q[items0], np.ones((len(items0), 1))])
-r0 = R_train.data[first] - mu - als_model.bi[items0]
-P_next, bu_next = als_half_step(R_train, als_model.Q, als_model.bi, als_reg, als_model.mu)
-check(solve_user, [
-    ((np.eye(2), np.array([2.0, 4.0]), 1.0), np.array([1.0, 2.0]), "(FᵀF + λI) x = Fᵀr: here (I + I) x = (2, 4)"),
-    ((np.array([[1.0, 1.0]]), np.array([3.0]), 1.0), np.array([1.0, 1.0]),
-     "FᵀF is k × k (2 × 2 here), not n_u × n_u; add λ on its diagonal"),
-    ((Y0, r0, als_reg * len(items0)), np.append(P_next[0], bu_next[0]), "solve (FᵀF + λI) x = Fᵀr with np.linalg.solve"),
+check(wmf_half_step, [
+    ((sp.csr_matrix([[1.0, 0.0], [0.0, 1.0]]), np.eye(2), 1.0, 1.0), np.array([[2 / 3, 0.0], [0.0, 2 / 3]]),
+     "row r solves (FᵀF + λI + α F_rᵀF_r) x = (1 + α) · (the sum of F's rows at r's columns)"),
+    ((sp.csr_matrix([[1.0, 1.0]]), np.eye(2), 0.0, 1.0), np.array([[0.5, 0.5]]),
+     "with α = 0 every cell has confidence 1: (FᵀF + λI) x = Fᵀo"),
+    ((sp.csr_matrix([[0.0, 0.0, 0.0], [1.0, 1.0, 0.0]]), np.array([[1.0, 2.0], [0.0, 1.0], [1.0, 0.0]]), 2.0, 0.5),
+     np.array([[0.0, 0.0], [-2 / 9, 2 / 3]]),
+     "FᵀF runs over ALL rows of F (every movie, watched or not); only the α term and the right-hand side use F_r; "
+     "a row without interactions gets x = 0"),
+    ((C_probe, probe.item_factors, *WMF_GRID[0]), exact_users,
+     "your rows differ from WMF.half_step on the notebook's model: check λ (not λ·n_r as in section 5) and (1 + α)"),
 ])
 
 # %% [markdown]
 # <details><summary>Reveal a solution</summary>
 #
 # ```python
-# def solve_user(F_u, r_u, lam):
-#     k = F_u.shape[1]
-#     return np.linalg.solve(F_u.T @ F_u + lam * np.eye(k), F_u.T @ r_u)
+# def wmf_half_step(C, F, alpha, reg):
+#     k = F.shape[1]
+#     shared = F.T @ F + reg * np.eye(k)  # FᵀF + λI: the same for every row
+#     X = np.zeros((C.shape[0], k))
+#     for r in range(C.shape[0]):
+#         F_r = F[C.indices[C.indptr[r]:C.indptr[r + 1]]]  # the fixed factors at row r's interactions
+#         X[r] = np.linalg.solve(shared + alpha * F_r.T @ F_r, (1 + alpha) * F_r.sum(axis=0))
+#     return X
 # ```
+# Each row costs $O(k^2 n_r + k^3)$ on top of the shared $O(k^2 n)$; `WMF.half_step` does the same with one batched
+# `np.linalg.solve` per block of rows, and `WMF.cg_half_step` avoids the $k \times k$ matrices altogether.
 # </details>
 #
 # **Going further** (no checks): (1) give WMF a confidence that grows with the rating, $c_{ui} = 1 + \alpha\, r_{ui}$,
@@ -1225,21 +1325,44 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
+# **The budgets.** What each recorded model got in this run: its training seconds (the tuning runs included), for a
+# model trained by gradient descent the epochs of its chosen candidate's validation run (run, best, cap) and what
+# ended that run ("its cap: cut short by the budget" when the cap came before early stopping), and the budget in
+# words (candidates × cap).
+
+# %%
+with pd.option_context("display.max_colwidth", 80, "display.width", 250):
+    display(results.budget_table())
+
+# %% [markdown]
+# **This run beside the reference run.** The reference profile (`PROFILE = "reference"`; its executed copy and
+# records are in `notebooks/reference/`) gives every compared model its validation-chosen setting and larger caps, so
+# that early stopping, not the cap, ends every gradient-descent run: `FACTOR_GRID` adds $k = 256$, ALS gets 15
+# iterations, WMF 40 and BPR up to 40 epochs. In each table, `laptop: …` is this run's test value and `reference: …`
+# the reference run's; `… epochs` is "run / cap" of the chosen candidate's validation run, marked "(cap)" where the cap
+# ended it (empty for models without epochs: ALS runs a fixed number of iterations).
+
+# %%
+with pd.option_context("display.max_colwidth", 80, "display.width", 250):
+    display(results.reference_table("rating", "rmse"))
+    display(results.reference_table("ranking", f"ndcg@{TOP_N}"))
+
+# %% [markdown]
 # ## Summary
 # - Matrix factorisation describes users and items by $k$ latent factors, $R \approx P^\top Q$; biased MF adds the
 #   global mean and user and item biases, and fits only the observed ratings with a per-rating L2 penalty.
 # - SGD follows the gradient one rating (here: one vectorised mini-batch) at a time; ALS alternates exact ridge
 #   regressions, solved for all users or items at once. Both need regularisation: without the penalty the validation
-#   error turns up after a few epochs; early stopping on a validation split and the penalty work together. λ, epochs,
-#   iterations and SGD's number of factors are chosen on validation, never on test; the factors of ALS, WMF and BPR
-#   are fixed (by cost, or by the wider searches on validation).
+#   error turns up after a few epochs; early stopping on a validation split and the penalty work together. The L2
+#   penalty on the factors is a trace-norm penalty on their product: it shrinks every direction and removes the weak
+#   ones, so $k$ is a ceiling on the rank. λ, epochs, iterations and SGD's number of factors are chosen on validation,
+#   never on test; the factors of WMF and BPR come from wider searches on validation, ALS's are fixed by its cost.
 # - The Keras model is the same maths with embeddings, `keras.ops` and `add_loss`; it lands close to the numpy
 #   models. On rating prediction, MF's gain over the bias baseline is small, and notebook 02's item-kNN is a hard
 #   bar: the paired bootstraps of section 6 say which gaps are more than noise.
 # - Ranking by predicted rating is a poor top-K recommender. Implicit-feedback objectives use the missing cells:
-#   BPR with sampled negatives and a pairwise ranking loss, weighted MF with every cell and ALS steps solved by
-#   conjugate gradient. Given the same validation budget, the verdicts of section 7 compare them with each other and
-#   with notebook 02's item-kNN.
+#   BPR with sampled negatives and a pairwise ranking loss, weighted MF with every cell and ALS half steps (exact, or
+#   by conjugate gradient). Each got the same number of validation candidates; SUMMARY_RANKING_TO_WRITE.
 # - The learned vectors and biases are readable: genres lean apart, neighbours make sense, biases rank the canon.
 #
 # Next, notebook 04 keeps the embeddings but replaces the dot product by a neural network (NCF), and asks whether a
@@ -1259,6 +1382,9 @@ plt.show()
 #   doi:10.1109/ICDM.2008.22
 # - Gábor Takács, István Pilászy and Domonkos Tikk. 2011. Applications of the Conjugate Gradient Method for Implicit
 #   Feedback Collaborative Filtering. *RecSys*.
+# - Nathan Srebro, Jason Rennie and Tommi Jaakkola. 2005. Maximum-Margin Matrix Factorization. *NeurIPS*.
+# - Ruslan Salakhutdinov and Nathan Srebro. 2010. Collaborative Filtering in a Non-Uniform World: Learning with the
+#   Weighted Trace Norm. *NeurIPS*.
 # - Steffen Rendle, Christoph Freudenthaler, Zeno Gantner and Lars Schmidt-Thieme. 2009. BPR: Bayesian Personalized
 #   Ranking from Implicit Feedback. *UAI*.
 # - Steffen Rendle, Walid Krichene, Li Zhang and Yehuda Koren. 2022. Revisiting the Performance of iALS on Item

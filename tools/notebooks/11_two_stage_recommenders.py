@@ -21,10 +21,16 @@
 #   EASE with paired-bootstrap intervals, with an ablation of retrievers, features and rankers;
 # - serve retrieval + ranking over HTTP and measure its latency per user.
 #
+# **The result, up front.** The chapter set out to beat EASE by 4% (NDCG@10 ≥ 0.39). It does not: in the reference
+# run the best pipeline (LambdaMART) is within noise of EASE on test, and at this notebook's smaller budget EASE is
+# slightly ahead of it (an interval that barely excludes zero, not rechecked with other seeds), although the pipeline
+# was 5% ahead on the validation users that chose it. The notebook shows
+# where the gain stops (§6's ablation) rather than hiding it.
+#
 # **Prerequisites:** notebooks 01 (the protocols, the paired bootstrap), 02 (item-kNN), 03 (WMF, BPR), 05 (movie
 # content, the cold-start protocol), 07 (EASE) and 10 (the service pattern).
-# **Time:** about 4 minutes on a 2-core CPU at the default parameters (no GPU needed); the reference profile takes
-# about 15 minutes.
+# **Time:** this run took 9.5 minutes on a 2-core CPU that other jobs shared (no GPU needed), over the course's
+# 4-minute budget; the reference profile took 16.5 minutes.
 
 # %% tags=["parameters"]
 SEED = 42  # seeds every random number generator and every split
@@ -47,26 +53,28 @@ TEMPERATURE = 0.2  # τ: logits are cosine similarities / τ (tools/tuning/nb11_
 LR = 3e-3  # Adam's learning rate for the FM and the two towers
 GCN_LR = 5e-3  # ... and for LightGCN and its 0-layer twin
 GCN_LAYERS = 2  # LightGCN's propagation layers
-MAX_EPOCHS = 8  # cap of every retriever's epochs; early stopping on validation NDCG ends a run sooner
-PATIENCE = 2  # checks without a new best before a run stops
+MAX_EPOCHS = 4  # cap of every retriever's epochs; early stopping on validation NDCG ends a run sooner
+PATIENCE = 1  # checks without a new best before a run stops
 ID_DROPOUT = 0.3  # share of movie-ID embeddings dropped while training the cold-start towers (content must carry them)
-COLD_EPOCHS = 6  # epochs of the cold-start two-tower (its own split: no validation of its own)
+COLD_EPOCHS = 3  # epochs of the cold-start two-tower (its own split: no validation of its own)
 # §4–§5 candidates and rankers
-CANDIDATES = 100  # movies each retriever contributes per user (tools/tuning/nb11_ranker_search.csv)
+CANDIDATES = 100  # movies each retriever contributes per user (not tuned: §4's recall table shows the trade-off)
 RECALL_KS = [50, 100, 200, 500]  # candidate counts of the recall curves
 RANKER_VAL_SHARE = 0.2  # share of the users whose validation labels early-stop and choose the rankers
-TREE_GRID = [{"num_leaves": 15, "learning_rate": 0.05}, {"num_leaves": 63, "learning_rate": 0.05}]  # LambdaMART
-DEEP_GRID = [{"learning_rate": 1e-3}, {"learning_rate": 3e-3}]  # every deep ranker: the same grid of the same size
+TREE_GRID = [{"num_leaves": 15, "learning_rate": 0.05}]  # LambdaMART's settings tried on validation ...
+DEEP_GRID = [{"learning_rate": 3e-3}]  # ... and every deep ranker's: grids of the same size (2 in the reference)
 MAX_TREES = 400  # LambdaMART's cap (early stopping after 30 trees without a new best)
-RANKER_MAX_EPOCHS = 15  # the deep rankers' cap
+RANKER_MAX_EPOCHS = 8  # the deep rankers' cap
 RANKER_BATCH = 16  # users (lists) per step of the deep rankers
 # §6 serving
 LOAD_REQUESTS = 200  # requests of the latency test
 
 # %%
 if PROFILE == "reference":  # every model at its validation-chosen setting, trained until early stopping ends it
-    MAX_EPOCHS, PATIENCE, RANKER_MAX_EPOCHS, MAX_TREES, COLD_EPOCHS = 40, 3, 60, 2000, 10
-    LOAD_REQUESTS = 1000
+    MAX_EPOCHS, PATIENCE, RANKER_MAX_EPOCHS, MAX_TREES, COLD_EPOCHS = 12, 2, 20, 1000, 6
+    TREE_GRID = [{"num_leaves": 15, "learning_rate": 0.05}, {"num_leaves": 63, "learning_rate": 0.05}]
+    DEEP_GRID = [{"learning_rate": 1e-3}, {"learning_rate": 3e-3}]
+    LOAD_REQUESTS = 300
 
 # %%
 if SMOKE:  # a quick end-to-end check (the tests use it): the same steps on one-point grids and an epoch or two
@@ -218,15 +226,16 @@ print(f"naive {naive:.10f}, identity {fast:.10f}, difference {abs(naive - fast):
 # pairs, and the user–movie pairs sum to one dot product:
 # $$\hat y(u, i) = \underbrace{\text{const}_u}_{\text{user–user}} + \underbrace{w^{M\top} x^M_i +
 # \tfrac12\big(\lVert M_i\rVert^2 - \textstyle\sum_f \lVert v_f\rVert^2 (x^M_{if})^2\big)}_{\text{movie alone: a bias } b_i}
-# + \langle U_u, M_i \rangle, \qquad U_u = \sum_f v_f x^U_{uf},\; M_i = \sum_f v_f x^M_{if}.$$
+# + \langle U_u, M_i \rangle,$$
+# $$U_u = \sum_f v_f x^U_{uf}, \qquad M_i = \sum_f v_f x^M_{if}.$$
 # The user-only part is the same for every movie, so it cannot change a user's ranking: an FM ranks movies by a
 # movie bias plus the dot product of a **user vector** and a **movie vector**, each a sum of its features'
 # vectors. Every movie's vector can be computed once and searched by nearest-neighbour search (notebook 10): the FM is
 # a two-tower model whose towers are sums. The class below builds it that way, with the movie bias computed by
-# the identity, and is trained with §2's in-batch softmax (it is defined there; the learner meets it first below).
+# the identity. First the side features, then the loss that trains every retrieval model of this notebook.
 
 # %%
-def content_matrix(items, ids, tags, n_words=1000):
+def content_matrix(items, ids, tags, n_words=300):
     """Movie side features in the id map's order: genres (multi-hot), decade (one-hot), the n_words most frequent tag
     words (binary). Tags are interactions: pass only the tags that the protocol allows."""
     table = items.set_index("item_id").reindex(ids.item_ids)
@@ -374,8 +383,7 @@ def make_fm(split):
 fm_in, fm = retriever("FM (side features)", make_fm)
 
 # %% [markdown]
-# The FM ranks in the range of the matrix-factorisation models of the course, with the side features adding what
-# IDs cannot (the table in §6 puts every model side by side, with intervals).
+# §6's table puts the FM beside every other model of the notebook, with intervals.
 #
 # ### The deep variants: DeepFM and DCN-v2
 # An FM's interactions are all of order two. The deep variants keep it and add a network that learns higher orders:
@@ -391,7 +399,7 @@ fm_in, fm = retriever("FM (side features)", make_fm)
 
 # %%
 def cross_layer(x0, x, W, b):
-    """One DCN-v2 cross layer: x0 ⊙ (x Wᵀ... in row form: x W + b) + x, for rows of x0 and x."""
+    """One DCN-v2 cross layer, x_{l+1} = x0 ⊙ (W x_l + b) + x_l, written for rows: x0 * (x @ W + b) + x."""
     return x0 * (x @ W + b) + x
 
 
@@ -423,7 +431,7 @@ def sparse_tensor(X):
     return tf.sparse.reorder(tf.SparseTensor(np.column_stack([X.row, X.col]).astype("int64"),
                                              X.data.astype("float32"), X.shape))
 
-
+# %%
 class TwoTower(keras.Model):
     """User tower: mean of the user's training movies' embeddings + activity → Dense; movie tower: ID embedding (dropped
     with probability id_dropout while training) + Dense(side features) → Dense. Logits: cosine / τ."""
@@ -452,7 +460,8 @@ class TwoTower(keras.Model):
     def movie_vectors(self, items, training=False, use_id=True):
         e = self.movie_id(ops.minimum(items, self.movie_id.input_dim - 1)) if use_id else 0.0
         if training and self.id_dropout > 0:  # some rows learn to do without their ID: what a new movie has
-            e = e * ops.cast(keras.random.uniform(ops.shape(items), seed=self.dropper) >= self.id_dropout, "float32")[:, None]
+            keep = keras.random.uniform(ops.shape(items), seed=self.dropper) >= self.id_dropout
+            e = e * ops.cast(keep, "float32")[:, None]
         x = ops.relu(e + self.side(ops.take(self.content, items, axis=0)))
         return ops.normalize(self.movie_out(x), axis=-1)
 
@@ -475,20 +484,22 @@ def make_two_tower(split, use_log_q=True):
 tower_in, tower = retriever("Two-tower", make_two_tower)
 
 # %% [markdown]
-# **What the logQ correction is worth.** The same model, trained on `inner` for the same epochs without the
-# correction, scored on validation:
+# **What the logQ correction is worth.** The same model, trained on `train` for the same number of epochs without
+# the correction, scored on test:
 
 # %%
 with Timer() as t:
     no_logq, _ = fit_retriever(lambda split: make_two_tower(split, use_log_q=False), "train", LR,
                                epoch_logs["Two-tower"].best)
 no_logq_ndcg = test_ranking("Two-tower without logQ", no_logq, t.seconds, "the two-tower's epochs, no early stopping")
+epoch_logs["Two-tower without logQ"] = training.EpochLog(*[epoch_logs["Two-tower"].best] * 3)
 print(f"two-tower test NDCG@{K}: with logQ {test_rows['Two-tower'][f'ndcg@{K}']:.4f}, without {no_logq_ndcg:.4f}")
 print(versus("Two-tower", "Two-tower without logQ"))
 popular = np.argsort(-np.asarray(X_tr.sum(0)).ravel())[:100]
 for name, model in [("with logQ", tower), ("without logQ", no_logq)]:
     top = np.argsort(-np.where(X_tr[:50].toarray() > 0, -np.inf, model.scores(np.arange(50))), axis=1)[:, :K]
-    print(f"{name}: {np.isin(top, popular).mean():.0%} of the top-{K} lists of 50 users are among the 100 most popular movies")
+    print(f"{name}: {np.isin(top, popular).mean():.0%} of the top-{K} lists of 50 users are among the 100 most "
+          "popular movies")
 
 # %% [markdown]
 # Without the correction the model learns popularity *backwards*: popular movies are the batch's most frequent
@@ -510,7 +521,8 @@ print("SamplingProbabilityCorrection = logits − log q:", np.allclose(corrected
 library = keras_rs.layers.RemoveAccidentalHits()(logits_demo, labels_demo, candidate_ids)
 print("RemoveAccidentalHits, softmax:", np.round(ops.convert_to_numpy(ops.softmax(library)), 3))
 mask = (candidate_ids[None, :] == candidate_ids[2]) & (labels_demo == 0)
-print("masked by hand, softmax:      ", np.round(ops.convert_to_numpy(ops.softmax(np.where(mask, -1e9, logits_demo))), 3))
+by_hand = ops.softmax(np.where(mask, -1e9, logits_demo))
+print("masked by hand, softmax:      ", np.round(ops.convert_to_numpy(by_hand), 3))
 
 # %% [markdown]
 # The correction layer does what it says. The accidental-hit layer returns the logits unchanged: it adds
@@ -547,10 +559,11 @@ def cold_scores(user_idx, item_ids):
                                            ops.transpose(movies)))
 
 
+genre_profile = GenreProfile().fit(cold.train, data.items)
+cold_users = {name: evaluate_cold_start(model, cold, K, per_user=True)[f"ndcg@{K}"]
+              for name, model in [("Two-tower (content only)", cold_scores), ("Genre profile", genre_profile)]}
 cold_rows = {"Two-tower (content only)": evaluate_cold_start(cold_scores, cold, K),
-             "Genre profile": evaluate_cold_start(GenreProfile().fit(cold.train, data.items), cold, K)}
-cold_users = {name: evaluate_cold_start(model, cold, K, per_user=True)[f"ndcg@{K}"] for name, model in
-              [("Two-tower (content only)", cold_scores), ("Genre profile", GenreProfile().fit(cold.train, data.items))]}
+             "Genre profile": evaluate_cold_start(genre_profile, cold, K)}
 display(pd.DataFrame(cold_rows).T[[f"ndcg@{K}", f"recall@{K}"]].round(4))
 cold_verdict = results.compare(paired_bootstrap(*cold_users.values(), n_boot=N_BOOTSTRAP, seed=SEED,
                                                 names=tuple(cold_users)), "cold-start", f"ndcg@{K}")
@@ -590,7 +603,7 @@ def normalised_adjacency(X):
     scale = sp.diags(np.where(degree > 0, degree, 1) ** -0.5)
     return (scale @ A @ scale).tocoo()
 
-
+# %%
 class LightGCN(keras.Model):
     """He et al. (2020), trained with the in-batch softmax: logits are cosine / τ of the propagated embeddings."""
 
@@ -642,8 +655,12 @@ print(versus("LightGCN", "WMF"))
 
 # %% [markdown]
 # Propagation is what separates LightGCN from the 0-layer model with the same loss, embeddings and budget; the two
-# verdicts above say whether it helped at this notebook's budget and where LightGCN stands against WMF (the bar of
-# this chapter: within 0.01 of WMF; the reference column in §7 has the converged numbers).
+# verdicts above say whether it helped at this notebook's budget and where LightGCN stands against WMF. In the
+# reference run (§8's table) both models ran to their cap of 12 epochs, still improving: LightGCN reached 0.347,
+# within noise of the 0-layer model (+0.005) and 0.017 below WMF (an interval that excludes zero), short of this
+# chapter's aim of WMF − 0.01. Each LightGCN epoch costs about seven times a 0-layer epoch here (the propagation runs
+# at every step), which is why the cap stopped it: at this size the graph bought nothing that plain MF with the same
+# loss did not, and WMF's exact ALS solves remain the stronger matrix factorisation.
 #
 # ## 4. The candidate stage
 # A retriever's job in a two-stage system is **recall**: the ranker can only order what it is given. The cell scores
@@ -695,8 +712,8 @@ plt.show()
 # %% [markdown]
 # Every retriever finds only part of what the user will watch, even at 500 candidates: the missing part is out of
 # reach of any ranker. The union finds more than any single retriever at the same $K$, with more candidates per
-# user to rank; the retrievers find partly different movies. The pipeline takes `CANDIDATES` per retriever (the
-# search in `tools/tuning/nb11_ranker_search.csv` tried 50, 100 and 200 on validation).
+# user to rank; the retrievers find partly different movies. The pipeline takes `CANDIDATES` per retriever, a
+# setting this notebook did not tune: more candidates hold more of the held-out movies, and cost the ranker more.
 #
 # ## 5. The ranking stage
 # **Without leakage.** A ranker learns from examples whose features look like those it will meet at test time. So
@@ -781,7 +798,8 @@ with Timer() as t_features:
     frame_test = ranker_features(facts_tr, np.arange(ids_tr.n_users), scores_tr)
 frame_val["label"] = H_val[frame_val.user, frame_val.item].astype(np.float32)
 FEATURES = [c for c in frame_val.columns if c not in ("user", "item", "label") and not c.startswith("proposed")]
-rank_val_users = np.sort(np.random.default_rng(SEED).permutation(ids_in.n_users)[:int(RANKER_VAL_SHARE * ids_in.n_users)])
+held_users = int(RANKER_VAL_SHARE * ids_in.n_users)
+rank_val_users = np.sort(np.random.default_rng(SEED).permutation(ids_in.n_users)[:held_users])
 is_rank_val = np.isin(frame_val.user, rank_val_users)
 val_part = val[val.user_id.isin(ids_in.user_ids[rank_val_users])]  # the held-out users' validation interactions
 print(f"{len(frame_val):,} validation candidates ({frame_val.groupby('user').size().mean():.0f} per user, "
@@ -827,7 +845,7 @@ with Timer() as t:
     grid_ndcg = [validation_ndcg(full_scores(rank_val, m.predict(rank_val[FEATURES]), ids_in), val_part) for m in grid]
 best = int(np.argmax(grid_ndcg))
 rankers["LambdaMART"], ranker_val["LambdaMART"] = grid[best], grid_ndcg[best]
-ranker_budget["LambdaMART"] = f"{len(TREE_GRID)} settings × ≤ {MAX_TREES} trees"
+ranker_budget["LambdaMART"] = f"{len(TREE_GRID)} setting(s) × ≤ {MAX_TREES} trees"
 ranker_epochs["LambdaMART"] = training.EpochLog(grid[best].best_iteration_ + 30 if grid[best].best_iteration_ + 30 <
                                                 MAX_TREES else MAX_TREES, grid[best].best_iteration_, MAX_TREES)
 seconds["LambdaMART"] = t.seconds
@@ -849,8 +867,9 @@ print("largest gains:", ", ".join(f"{name} {share:.0%}" for name, share in
 # and three losses compare them: **pointwise** binary cross-entropy (each candidate on its own), **pairwise**
 # logistic loss (KerasRS `PairwiseLogisticLoss`: $\sum_{y_i > y_j} \log(1 + e^{-(s_i - s_j)})$, every watched movie
 # above every other of its list), and **listwise** ListMLE (KerasRS `ListMLELoss`: the likelihood of the list's order
-# by label under a Plackett–Luce model of the scores). Each gets the same grid as LambdaMART (`DEEP_GRID`, two
-# learning rates), early-stopped on the same held-out users' validation NDCG.
+# by label under a Plackett–Luce model of the scores). Each gets a grid of the same size as LambdaMART's
+# (`DEEP_GRID`: one learning rate at this profile, two in the reference one, as `TREE_GRID` has one and two
+# settings), early-stopped on the same held-out users' validation NDCG.
 
 # %%
 class FieldEmbedding(layers.Layer):
@@ -871,7 +890,9 @@ class FieldEmbedding(layers.Layer):
 def ranker_network(kind, n_features, seed=SEED):
     """(lists, candidates, features) → (lists, candidates) scores."""
     seeds = Seeds(seed)
-    dense = lambda units, **kw: layers.Dense(units, kernel_initializer=keras.initializers.GlorotUniform(seed=seeds()), **kw)
+    def dense(units, **kw):
+        return layers.Dense(units, kernel_initializer=keras.initializers.GlorotUniform(seed=seeds()), **kw)
+
     x = keras.Input((None, n_features))
     if kind == "MLP":
         score = dense(1)(dense(32, activation="relu")(dense(64, activation="relu")(x)))
@@ -932,7 +953,7 @@ for name, (kind, loss) in DEEP.items():
     best_ndcg, rankers[name], stopper = max(found, key=lambda f: f[0])
     ranker_val[name], seconds[name] = best_ndcg, t.seconds
     ranker_epochs[name] = training.EpochLog(len(stopper.history), stopper.best_epoch, RANKER_MAX_EPOCHS)
-    ranker_budget[name] = f"{len(DEEP_GRID)} settings × ≤ {RANKER_MAX_EPOCHS} epochs"
+    ranker_budget[name] = f"{len(DEEP_GRID)} setting(s) × ≤ {RANKER_MAX_EPOCHS} epochs"
     print(f"{name}: validation NDCG@{K} per setting {[round(f[0], 4) for f in found]}; best epoch "
           f"{stopper.best_epoch} of {len(stopper.history)} ({t.seconds:.0f} s)")
 ease_val_part = validation_ndcg(ease_in, val_part)
@@ -941,7 +962,8 @@ display(pd.Series({"EASE (no ranker)": ease_val_part, **ranker_val}, name=f"vali
 
 # %% [markdown]
 # These are validation numbers on the held-out users (a few more than a hundred of them), where the settings and
-# epochs were chosen, so they flatter every ranker a little; the test split decides below.
+# epochs were chosen, so they flatter every ranker a little; the test split decides below. (In the reference run,
+# LambdaMART led there: 0.225 against EASE's 0.214 on the same users.)
 #
 # ## 6. The whole pipeline on the test split
 # The retrievers refitted on `train` propose the test candidates, `RankerFacts` of `train` give their features, and
@@ -961,13 +983,21 @@ for name, model in rankers.items():
 table = pd.DataFrame(test_rows).T[[f"ndcg@{K}", f"recall@{K}", f"precision@{K}", f"coverage@{K}"]]
 table.insert(1, "validation ndcg@10", pd.Series(val_ndcg))
 display(table.sort_values(f"ndcg@{K}", ascending=False).round(4))
-best_pipeline = max(pipeline_names.values(), key=lambda n: test_rows[n][f"ndcg@{K}"])
 for label in pipeline_names.values():
     print(versus(label, "EASE"))
 print(versus(pipeline_names["LambdaMART"], max([n for n in pipeline_names.values() if "LambdaMART" not in n],
                                                key=lambda n: test_rows[n][f"ndcg@{K}"])))
 
 # %% [markdown]
+# **Reading the table.** Each verdict above compares a pipeline with EASE on the same test users. In the reference
+# run none of them beats EASE: LambdaMART's pipeline is within noise of it (−0.006, interval [−0.014, +0.004]), the
+# pointwise deep rankers are slightly below it, and DCN-v2 with ListMLE fails (with binary labels, ListMLE also asks
+# the model to reproduce an arbitrary order among the unwatched candidates, a target it cannot learn). The validation
+# gain did not carry over to test: the ranker learned from lists built by retrievers fitted on 64% of the data and
+# labelled by a 16% slice, about 490 users' worth, and at test time it meets retrievers fitted on 80% of the data,
+# whose scores and ranks are distributed differently. LambdaMART against the best deep ranker (the last line): see
+# the verdict; in the reference run the two were within noise (+0.007, interval [−0.000, +0.015]).
+#
 # **Ablation: where does the gain come from?** LambdaMART with its chosen setting, retrained (with the same early
 # stopping) on a reduced pipeline each time: one retriever removed (its candidates and its features), only EASE's
 # candidates, the time features removed, or only the retrievers' scores and ranks (no movie or user features). Each
@@ -996,13 +1026,26 @@ with Timer() as t_ablation:
         per_user[f"ablation: {variant}"] = ablation(**change)
         boot = paired_bootstrap(per_user[f"ablation: {variant}"], per_user[full_label], n_boot=N_BOOTSTRAP, seed=SEED,
                                 names=(variant, "full pipeline"))
-        rows[variant] = {f"ndcg@{K}": boot["mean_a"], "versus the full pipeline": results.compare(boot, "ranking", f"ndcg@{K}")}
+        verdict = results.compare(boot, "ranking", f"ndcg@{K}")
+        rows[variant] = {f"ndcg@{K}": boot["mean_a"], "versus the full pipeline": verdict}
 rows["EASE alone (no ranker)"] = {f"ndcg@{K}": per_user["EASE"].mean(), "versus the full pipeline": ""}
 with pd.option_context("display.max_colwidth", 130):
     display(pd.DataFrame(rows).T.round({f"ndcg@{K}": 4}))
 print(f"{len(variants)} retrained rankers in {t_ablation.seconds:.0f} s")
 
 # %% [markdown]
+# Two findings hold in both profiles: the **two-tower's candidates hurt** (the pipeline without them is better, with
+# an interval above zero: +0.008 in the reference run), and **EASE's candidates alone** do as well as the union of
+# four: the ranker, trained on a few hundred users' lists, does not learn to discount the weaker retrievers'
+# proposals. Other parts flip between the profiles: in the reference run the time features helped (without them NDCG
+# fell by 0.013, an interval below zero) and item-kNN's candidates did not matter; read this run's table for its own
+# verdicts. Effects that change sign with the retrievers' training budget are about as large as the noise of one
+# training run (every interval here resamples users from one run; it leaves out the randomness of training). So the
+# gain stops at the candidates and the labels: adding retrievers widened recall (§4) but diluted the lists the ranker
+# learns from, and 490 users' validation lists are few. The way forward these numbers point to is more labelled lists
+# (several validation folds, or larger data), fewer and better retrievers, and features that survive the shift from
+# `inner` to `train`.
+#
 # **A look at the lists.** One user's top five from EASE and from the LambdaMART pipeline, with each movie's year and
 # whether the user watched it in the test split:
 
@@ -1010,8 +1053,9 @@ print(f"{len(variants)} retrained rankers in {t_ablation.seconds:.0f} s")
 example_user = int(per_user[full_label].sub(per_user["EASE"]).idxmax())
 u = ids_tr.users([example_user])
 history = train[train.user_id == example_user].merge(data.items, on="item_id")
-print(f"user {example_user}: {len(history)} training movies, rated {pd.to_datetime(history.timestamp.min(), unit='s'):%Y}"
-      f"–{pd.to_datetime(history.timestamp.max(), unit='s'):%Y}; e.g. {', '.join(history.title.head(4))}")
+years = pd.to_datetime(history.timestamp, unit="s").dt.year
+print(f"user {example_user}: {len(history)} training movies, rated {years.min()}–{years.max()}; e.g. "
+      f"{', '.join(history.title.head(4))}")
 held = set(test[test.user_id == example_user].item_id)
 pipeline_user = full_scores(frame_test[frame_test.user == u[0]], rankers["LambdaMART"].predict(
     frame_test.loc[frame_test.user == u[0], FEATURES]), ids_tr)[u[0]]
@@ -1124,7 +1168,7 @@ linear = float(ops.convert_to_numpy(fm.movie_w.embeddings)[movie, 0] + content_t
 check(fm_pairwise, [((x_demo, V_demo), fm_pairwise_naive(x_demo, V_demo)),
                     ((np.array([1.0, 2.0]), np.array([[1.0, 0.0], [3.0, 4.0]])), 6.0),
                     ((x_movie, V_movie), float(ops.convert_to_numpy(fm_bias)[0]) - linear,
-                     "the FM's own movie term: ½(‖Σ v_f x_f‖² − Σ ‖v_f‖² x_f²)")], tol=1e-4, name="fm_pairwise")
+                     "the FM's own movie term: ½(‖Σ v_f x_f‖² − Σ ‖v_f‖² x_f²)")], tol=1e-3, name="fm_pairwise")
 
 # %% [markdown]
 # <details><summary>Reveal a solution</summary>
@@ -1245,14 +1289,18 @@ with pd.option_context("display.max_colwidth", 120):
 #   each a sum of feature vectors. DeepFM adds an MLP over the same field vectors; DCN-v2 crosses features explicitly.
 # - **In-batch negatives need the logQ correction.** Without it, the two-tower learned popularity backwards. A
 #   library layer is code: KerasRS 0.4.0's `RemoveAccidentalHits` does nothing, which a three-number test shows.
-# - **Two towers and graphs are retrievers.** Content lets the two-tower model score movies nobody has rated;
-#   LightGCN's propagation is measured against the same model without it.
+# - **Two towers and graphs are retrievers.** Content lets the two-tower model score movies nobody has rated (well
+#   ahead of the genre profile on the cold-start protocol). Alone, neither beats WMF here: the two-tower reached
+#   0.294 and LightGCN 0.347 in the reference run, and LightGCN's propagation added nothing measurable over the same
+#   model without it.
 # - **Recall bounds the pipeline.** No ranker recovers a movie that no retriever proposed; the union of four
 #   retrievers holds more of the held-out interactions than any one of them.
 # - **The ranker learns one level down.** Retrievers fitted on `inner`, labels from `val`, retrievers refitted on
-#   `train` for test: the ranker never sees a test interaction, and its features look at test time as they did in
-#   training. Time features (when the user was active, when the movie was rated), which no collaborative model
-#   of the course used, are where much of the ranker's gain comes from (the ablation).
+#   `train` for test: the ranker never sees a test interaction. Done this way, on 610 users, the two-stage pipeline
+#   did **not** beat EASE (within noise in the reference run, slightly behind at the laptop budget), though it led
+#   on validation. The two-tower's candidates cost more than they brought; the time features (when the user was
+#   active, when the movie was rated) helped in the reference run only. LambdaMART was at least as good as every
+#   deep ranker at the same tuning budget.
 #
 # ## References
 # - Covington, P., Adams, J., and Sargin, E. (2016). Deep neural networks for YouTube recommendations. *RecSys*.
