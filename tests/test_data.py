@@ -1050,3 +1050,8 @@ def test_the_year_is_the_one_in_brackets_at_the_end_of_the_title(tmp_path):
     items = rd._items_frame([1, 2, 3], titles, pd.Series(["Sci-Fi", "Drama", ""]), "|")
     assert items.year.tolist()[:2] == [1968, 1976] and pd.isna(items.year.iloc[2])
     assert items.genres.tolist() == [["Sci-Fi"], ["Drama"], []]
+
+
+def test_make_synthetic_rates_in_half_stars():
+    r = make_synthetic(n_users=50, n_items=80, ratings_per_user=20, seed=3).ratings
+    assert ((r.rating * 2) % 2 == 1).any() and set(r.rating * 2) <= set(range(1, 11))
