@@ -49,6 +49,9 @@ METRIC_ALIASES = {"hr": "hit_rate", "hit": "hit_rate", "hits": "hit_rate", "hitr
                   "item_coverage": "coverage", "roc_auc": "auc"}
 RECORD_KEYS = {"notebook", "model", "protocol", "metrics"}
 TIMINGS_FILE = "timings.json"
+# notebook -> why its reference run is not committed yet (notebooks/reference/pending.json; tools/reference.py removes
+# a notebook from it when its run finishes)
+PENDING_FILE = "pending.json"
 
 
 class BrokenRunFile(ValueError):
@@ -126,6 +129,18 @@ def read_timings(run_dir) -> dict[str, dict]:
     return timings
 
 
+def pending_reference(run_dir=None) -> dict[str, str]:
+    """Notebooks whose reference run is not committed yet (``run_dir``, by default ``notebooks/reference/``):
+    notebook -> the reason (``{}`` if none is pending)."""
+    path = Path(run_dir if run_dir is not None else REFERENCE_DIR) / PENDING_FILE
+    if not path.exists():
+        return {}
+    pending = _read_json(path, "fix it: it maps a notebook's name to why its reference run is not committed yet")
+    if not isinstance(pending, dict) or not all(isinstance(v, str) and v for v in pending.values()):
+        raise BrokenRunFile(f"{path} is not a {{notebook: reason}} object with a non-empty reason for each notebook")
+    return pending
+
+
 def status_of(timing: dict) -> str:
     """``ok``, ``failed``, ``interrupted`` or ``running`` (older run folders stored only ``ok: true/false``)."""
     return timing.get("status") or ("ok" if timing.get("ok") else "failed")
@@ -201,6 +216,7 @@ class Results:
         self.notebook, self.profile = notebook, profile
         self.run_dir = Path(run_dir) if run_dir else (Path(os.environ[RUN_DIR_ENV]) if os.environ.get(RUN_DIR_ENV) else None)
         self.records: list[dict] = []
+        self._said_pending = False  # reference_table says once per notebook that no reference run is committed
         # the run folder, or the first of its parents that exists, must be a folder (record() creates the rest)
         first = next((p for p in [self.run_dir, *self.run_dir.parents] if p.exists()), None) if self.run_dir else None
         if first is not None and not first.is_dir():
@@ -296,6 +312,11 @@ class Results:
             committed = [r for r in read_results(other_dir) if r["notebook"] == self.notebook]
         except BrokenRunFile:
             committed = []
+        if other == "reference" and not committed and not self._said_pending:
+            self._said_pending = True
+            reason = pending_reference().get(self.notebook, "no run of this notebook is in notebooks/reference/")
+            print(f"No reference run of {self.notebook} is committed yet ({reason}): the reference columns are empty "
+                  f"until `make reference ARGS={self.notebook[:2]}` fills them.")
         own = {r["model"]: r for r in self.records if r["protocol"] == protocol}
         theirs = {r["model"]: r for r in committed if r["protocol"] == protocol}
         names = list(models) if models is not None else list(own) + [m for m in theirs if m not in own]

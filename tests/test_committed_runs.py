@@ -23,8 +23,8 @@ from nbbuild import read_source, source_sha256, sources  # noqa: E402
 from reference import has_profile, settings_sha256  # noqa: E402
 
 from recsys_helpers.env import machine_signature  # noqa: E402
-from recsys_helpers.results import (DEFAULT_DIR, REFERENCE_DIR, metric_kind, read_results,  # noqa: E402
-                                    read_timings)
+from recsys_helpers.results import (DEFAULT_DIR, PENDING_FILE, REFERENCE_DIR, metric_kind,  # noqa: E402
+                                    pending_reference, read_results, read_timings)
 
 SOURCES = sources([])
 # Differences allowed between a re-execution and the committed run. On a machine with the same signature (CPU model,
@@ -48,15 +48,29 @@ def test_each_committed_notebook_recorded_its_results_from_its_current_source(sr
 
 @pytest.mark.parametrize("src", SOURCES, ids=[s.stem for s in SOURCES])
 def test_each_reference_run_used_the_notebooks_current_reference_settings(src):
+    """A notebook with a PROFILE parameter has a finished reference run with its current settings, or is listed in
+    notebooks/reference/pending.json with the reason (its laptop notebook then says the reference column is empty)."""
     nb = read_source(src.read_text())
     if not has_profile(nb):
         pytest.skip(f"{src.stem} has no PROFILE parameter")
-    timings = read_timings(REFERENCE_DIR)
+    timings, pending = read_timings(REFERENCE_DIR), pending_reference(REFERENCE_DIR)
+    if src.stem in pending:
+        assert src.stem not in timings, (f"{src.stem} has a committed reference run but is still listed in "
+                                         f"notebooks/reference/{PENDING_FILE}: remove it from there")
+        return
     assert src.stem in timings and timings[src.stem].get("status") == "ok", (
-        f"notebooks/reference has no finished run of {src.stem}: `make reference ARGS={src.stem[:2]}`")
+        f"notebooks/reference has no finished run of {src.stem}: `make reference ARGS={src.stem[:2]}` (or list it, "
+        f"with the reason, in notebooks/reference/{PENDING_FILE})")
     assert timings[src.stem].get("settings_sha256") == settings_sha256(nb), (
         f"{src.stem}'s reference settings (its parameters cell or its `if PROFILE == \"reference\":` cell) changed "
         f"after its committed reference run: rerun it with `make reference ARGS={src.stem[:2]}`")
+
+
+def test_pending_reference_runs_are_notebooks_with_a_profile():
+    names = {s.stem: s for s in SOURCES}
+    for name in pending_reference(REFERENCE_DIR):
+        assert name in names and has_profile(read_source(names[name].read_text())), (
+            f"notebooks/reference/{PENDING_FILE} lists {name}, which is not a notebook with a PROFILE parameter")
 
 
 def test_reference_records_say_how_many_epochs_each_model_ran():

@@ -501,3 +501,29 @@ def test_reference_table_puts_this_run_and_the_committed_other_profile_side_by_s
     ref.record("GRU", "sequential", {"ndcg@10": 0.081})
     assert ref.records[0]["profile"] == "reference"
     assert ref.reference_table("sequential", "ndcg@10").set_index("model").loc["GRU", "reference: ndcg@10"] == 0.081
+
+
+def test_reference_table_says_once_that_the_reference_run_is_pending(tmp_path, monkeypatch, capsys):
+    import recsys_helpers.results as results_module
+    from recsys_helpers.results import BrokenRunFile, pending_reference, write_json
+
+    reference = tmp_path / "reference"
+    write_json(reference / "pending.json", {"nb": "not run yet: too long for this session"})
+    monkeypatch.setattr(results_module, "REFERENCE_DIR", reference)
+    assert pending_reference() == {"nb": "not run yet: too long for this session"}
+    res = Results("nb")
+    res.record("GRU", "sequential", {"ndcg@10": 0.06})
+    table = res.reference_table("sequential", "ndcg@10")
+    assert pd.isna(table.loc[0, "reference: ndcg@10"])
+    res.reference_table("sequential", "ndcg@10")
+    said = capsys.readouterr().out
+    assert said.count("No reference run of nb is committed yet (not run yet: too long for this session)") == 1
+    other = Results("other")  # not pending either: still told, with the generic reason
+    other.reference_table("sequential", "ndcg@10")
+    assert "no run of this notebook is in notebooks/reference/" in capsys.readouterr().out
+    write_json(reference / "pending.json", {"nb": ""})
+    with pytest.raises(BrokenRunFile, match="non-empty reason"):
+        pending_reference()
+    write_json(reference / "pending.json", [])
+    with pytest.raises(BrokenRunFile):
+        pending_reference()

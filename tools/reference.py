@@ -79,7 +79,8 @@ NOTE = ("> **Reference profile.** This copy of the notebook ran with `PROFILE = 
 
 def main(argv=None) -> int:
     from recsys_helpers.env import machine_signature
-    from recsys_helpers.results import TIMINGS_FILE, read_timings, write_json, write_leaderboard
+    from recsys_helpers.results import (PENDING_FILE, TIMINGS_FILE, pending_reference, read_timings,
+                                        write_json, write_leaderboard)
     from recsys_helpers.runner import run
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -113,6 +114,9 @@ def main(argv=None) -> int:
         timings[path.stem].update(commit=commit(), date=when, machine=machine,
                                   settings_sha256=settings_sha256(source_nb))
         write_json(REFERENCE_DIR / TIMINGS_FILE, dict(sorted(timings.items())))
+        pending = pending_reference(REFERENCE_DIR)
+        if pending.pop(path.stem, None) is not None:
+            write_json(REFERENCE_DIR / PENDING_FILE, dict(sorted(pending.items())))
         print(f"{path.stem}: reference profile in {seconds:.0f} s", flush=True)
     write_leaderboard(REFERENCE_DIR)
     for name, error in failed.items():
