@@ -160,3 +160,39 @@ def test_jupytext_magic_conventions():
     nb = nbbuild.read_source("# %%\n# %time x = 1\n# # !pip install something\ny = 2  # %% is no marker here\n")
     assert cells(nb) == [("code", "%time x = 1\n# !pip install something\ny = 2  # %% is no marker here", [])]
     assert cells(nbbuild.read_source(nbbuild.to_source(nb))) == cells(nb)
+
+
+def test_text_only_carries_outputs_into_new_text_and_refuses_a_code_change(course_dirs, capsys):
+    from recsys_helpers.results import read_timings, write_json
+
+    sources, notebooks = course_dirs
+    smoke = "# %%\nif SMOKE:\n    SEED = 1\n\n"
+    source = TINY.replace("# %%\ndef double", smoke + "# %%\ndef double")
+    (sources / "98_tiny.py").write_text(source)
+    executed = nbbuild.read_source(source)
+    for cell in executed.cells:  # a stand-in for an execution: an output on the print cell
+        if cell.cell_type == "code" and "print" in cell.source:
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="42\n")]
+            cell.execution_count = 3
+    nbformat.write(executed, notebooks / "98_tiny.ipynb")
+    write_json(notebooks / "timings.json", {"98_tiny": {"status": "ok", "seconds": 1.0,
+                                                        "source_sha256": nbbuild.source_sha256(executed)}})
+    # new text, a new markdown cell and a changed SMOKE cell: outputs carried, the hash follows the source
+    changed = source.replace("A second markdown cell.", "Better text.\n\n# %% [markdown]\n# One more.")
+    changed = changed.replace("    SEED = 1", "    SEED = 2  # smaller")
+    changed = changed.replace("def double(x):", "def double(x):  # a comment is not code\n\n")
+    (sources / "98_tiny.py").write_text(changed)
+    assert nbbuild.main(["--text-only", "98"]) == 0
+    nb = nbformat.read(notebooks / "98_tiny.ipynb", as_version=4)
+    printed = [c for c in nb.cells if c.cell_type == "code" and "print" in c.source][0]
+    assert printed.outputs[0]["text"] == "42\n" and printed.execution_count == 3
+    assert any("One more." in c.source for c in nb.cells)
+    entry = read_timings(notebooks)["98_tiny"]
+    assert entry["source_sha256"] == nbbuild.source_sha256(nb) and entry["text_only"] is True
+    assert nbbuild.main(["--check", "98"]) == 0
+    # a change of code is refused, and so is a SMOKE cell that does something at SMOKE = False
+    for code in (changed.replace("return 2 * x", "return 3 * x"), changed.replace("    SEED = 2", "SEED = 2")):
+        (sources / "98_tiny.py").write_text(code)
+        assert nbbuild.main(["--text-only", "98"]) == 1
+        assert "execute it" in capsys.readouterr().err
+    assert nbformat.read(notebooks / "98_tiny.ipynb", as_version=4).cells == nb.cells  # left as it was

@@ -143,3 +143,21 @@ def test_every_name_in_the_readmes_package_table_exists():
                 f"README lists {module}.{attr}, which does not exist"
             checked += 1
     assert checked > 60
+
+
+def test_the_chapter_table_of_notebook_00_names_every_notebook():
+    """Notebook 00's "How to use the course" table lists every notebook source in tools/notebooks/, by its name, and
+    calls no chapter unpublished: the table went stale once when chapters 05-10 landed."""
+    source = (PROJECT / "tools" / "notebooks" / "00_welcome_and_data.py").read_text()
+    section = source.split("### How to use the course", 1)[1]
+    rows = []
+    for line in section.splitlines()[1:]:
+        if not line.startswith("# |"):
+            break
+        rows.append(line)
+    table = "\n".join(rows)
+    assert rows, "notebook 00 has no chapter table under '### How to use the course'"
+    for path in sorted((PROJECT / "tools" / "notebooks").glob("[0-9][0-9]_*.py")):
+        assert f"| {path.stem[:2]} | `{path.stem}` |" in table, \
+            f"notebook 00's chapter table has no row for {path.stem} (tools/notebooks/{path.name})"
+    assert "not yet published" not in table and "| later |" not in table

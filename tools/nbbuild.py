@@ -38,6 +38,14 @@ Usage (from the project root, inside the course's environment; jupytext comes wi
     python tools/nbbuild.py 03 04           # only these (by number or name)
     python tools/nbbuild.py --no-execute    # build only (no outputs)
     python tools/nbbuild.py --check         # exit 1 if a committed notebook's cells differ from its source
+    python tools/nbbuild.py --text-only 04  # carry a change of text into the executed notebook, without executing
+
+``--text-only`` is for a change that cannot move an output: the built notebook's code cells must be those of the
+committed executed notebook, in the same order (comments may change), except ``if SMOKE:`` cells (every other line indented under the
+``if``: at the default parameters they run nothing and print nothing). Markdown cells may change, appear or go. The
+outputs are carried over from the executed notebook, and its ``timings.json`` entry gets the new source's sha256
+(``text_only: true``); ``results.json`` and ``comparisons.json`` stay, since the code that wrote them is the same.
+Any other difference is refused: execute the notebook instead.
 """
 from __future__ import annotations
 
@@ -204,11 +212,68 @@ def same_sources(committed: nbformat.NotebookNode, built: nbformat.NotebookNode)
     return pick(committed) == pick(built)
 
 
+def _inert_smoke_cell(source: str) -> bool:
+    """A cell ``if SMOKE:`` with every other line indented (or blank, or a comment): at SMOKE = False it does nothing."""
+    lines = source.strip().split("\n")
+    return lines[0].startswith("if SMOKE:") and all(
+        not line.strip() or line.startswith((" ", "\t")) or line.lstrip().startswith("#") for line in lines[1:])
+
+
+def _code_tokens(source: str):
+    """The tokens of a code cell without its comments and blank lines (None where it does not tokenize, e.g. magics):
+    two cells with the same tokens run the same code."""
+    import io
+    import tokenize
+
+    skip = {tokenize.COMMENT, tokenize.NL}
+    try:
+        return [(t.type, t.string) for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type not in skip]
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return None
+
+
+def _same_code(a: str, b: str) -> bool:
+    ta, tb = _code_tokens(a), _code_tokens(b)
+    return a == b if ta is None or tb is None else ta == tb
+
+
+def carry_outputs(executed: nbformat.NotebookNode, built: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """``built`` with the outputs of ``executed`` (see --text-only in the module docstring); ValueError naming the
+    first code cell that differs."""
+    old = [c for c in executed.cells if c.cell_type == "code"]
+    new = [c for c in built.cells if c.cell_type == "code"]
+    if len(old) != len(new):
+        raise ValueError(f"the source has {len(new)} code cells, the executed notebook {len(old)}: execute it")
+    for i, (a, b) in enumerate(zip(old, new)):
+        same = _same_code(a.source, b.source) and a.metadata.get("tags", []) == b.metadata.get("tags", [])
+        if not same and not (_inert_smoke_cell(a.source) and _inert_smoke_cell(b.source) and not a.get("outputs")):
+            first = b.source.strip().split("\n")[0][:60]
+            raise ValueError(f"code cell {i} (`{first}`) differs from the executed notebook's: execute it")
+        b.outputs, b.execution_count = a.get("outputs", []), a.get("execution_count")
+    return built
+
+
+def text_only(src: Path, target: Path) -> None:
+    """Carry ``src``'s text into the executed ``target`` and update its timings entry (see --text-only)."""
+    from recsys_helpers.results import TIMINGS_FILE, read_timings, write_json
+
+    timings = read_timings(NOTEBOOKS)
+    executed = nbformat.read(target, as_version=4)
+    if src.stem not in timings or timings[src.stem].get("source_sha256") != source_sha256(executed):
+        raise ValueError(f"{target.name} is not the committed execution recorded in notebooks/{TIMINGS_FILE}: "
+                         f"execute it")
+    nb = carry_outputs(executed, read_source(src.read_text()))
+    nbformat.write(nb, target)
+    timings[src.stem].update(source_sha256=source_sha256(nb), text_only=True)
+    write_json(NOTEBOOKS / TIMINGS_FILE, dict(sorted(timings.items())))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="build and execute the course notebooks")
     parser.add_argument("names", nargs="*")
     parser.add_argument("--no-execute", action="store_true")
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--text-only", action="store_true", help="carry text changes into the executed notebooks")
     args = parser.parse_args(argv)
     stale, failed = [], []
     for src in sources(args.names):
@@ -217,6 +282,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             if not target.exists() or not same_sources(nbformat.read(target, as_version=4), nb):
                 stale.append(target.name)
+            continue
+        if args.text_only:
+            try:
+                text_only(src, target)
+            except ValueError as err:
+                failed.append(target.name)
+                print(f"REFUSED {target.name}: {err}", file=sys.stderr)
+            else:
+                print(f"{target.name}: text carried over, outputs kept")
             continue
         start = time.perf_counter()
         if not args.no_execute:

@@ -2,9 +2,9 @@
 # # 00 · Welcome, and a first look at the data
 #
 # **Deep Learning for Recommender Systems** is a course of notebooks that goes from collaborative filtering and
-# matrix factorisation to MLP, CNN, RNN, autoencoder and GAN recommenders. Every model is trained for real on
-# MovieLens and evaluated under one of the course's shared protocols (the same split and metrics for every model of a
-# protocol), and lands on the course leaderboard, one table per protocol.
+# matrix factorisation to MLP, CNN, RNN, autoencoder and GAN recommenders, and on to two-stage systems. Every model is
+# trained for real on MovieLens and evaluated under one of the course's shared protocols (the same split and metrics
+# for every model of a protocol), and lands on the course leaderboard, one table per protocol.
 #
 # **In this notebook you will**
 # - check that your environment (TensorFlow, Keras 3, CPU or GPU) is ready;
@@ -15,24 +15,34 @@
 # **Prerequisites:** Python and a little pandas. **Time:** well under a minute on a 2-core CPU.
 #
 # ### How to use the course
-# | notebook | topic |
-# |---|---|
-# | 00 | welcome and data (this one) |
-# | 01 | preprocessing, splits, metrics and baselines |
-# | 02 | neighbourhood collaborative filtering |
-# | 03 | matrix factorisation |
-# | 04 | MLP recommenders and neural collaborative filtering |
-# | later | CNN, RNN, autoencoder and GAN recommenders, beyond accuracy, serving (not yet published) |
+# | # | notebook | topic |
+# |---|---|---|
+# | 00 | `00_welcome_and_data` | welcome and data (this one) |
+# | 01 | `01_preprocessing_and_evaluation` | preprocessing, splits, metrics and baselines |
+# | 02 | `02_neighbourhood_cf` | neighbourhood collaborative filtering |
+# | 03 | `03_matrix_factorisation` | matrix factorisation |
+# | 04 | `04_mlp_recommenders` | MLP recommenders and neural collaborative filtering |
+# | 05 | `05_cnn_recommenders` | CNN recommenders: item content, cold start and Caser |
+# | 06 | `06_rnn_recommenders` | RNN and attention recommenders: GRU4Rec, LSTM, SASRec and a behaviour + content hybrid |
+# | 07 | `07_autoencoders` | autoencoder recommenders: EASE, AutoRec, denoising autoencoders, Mult-VAE and the RBM |
+# | 08 | `08_gan_recommenders` | GAN recommenders: the adversarial game, IRGAN, CFGAN and synthetic users |
+# | 09 | `09_beyond_accuracy` | beyond accuracy: diversity, novelty, popularity bias, fairness, explanations and privacy |
+# | 10 | `10_serving_and_scaling` | serving and scaling: the leaderboard, a top-K service, approximate search, larger data |
+# | 11 | `11_two_stage_recommenders` | two-stage recommenders: retrieval and ranking |
 #
 # Read each notebook top to bottom and run its cells in order. The cell tagged `parameters` just below holds every
-# knob; change a value there (or pass it with papermill, `python -m recsys_helpers run -p NAME=VALUE`) and rerun.
-# `make course` runs every notebook and builds the leaderboard; `make test` runs the test suite.
+# knob; change a value there and rerun, or pass it with papermill to run this notebook alone:
+# `python -m recsys_helpers run --only 00 -p NAME=VALUE`. `make course` runs every notebook and builds the leaderboard;
+# `make test` runs the test suite.
 
 # %% tags=["parameters"]
 SEED = 42  # seeds every random number generator
 DATASET = "ml-latest-small"  # or ml-100k, ml-1m, ml-25m (downloaded on first use)
 SMOKE = False  # a quick check on less data; this notebook is fast either way, so it changes nothing here
 TOP_N = 10  # how many rows the "most ..." tables show
+N_GENRES = 6  # genres over time: how many of the biggest genres are drawn
+FIRST_DECADE = 1930  # genres over time: the first release decade drawn (earlier decades hold few movies)
+MIN_COUNT = 50  # section 9: the fewest ratings a movie needs to enter the second "highest mean rating" table
 
 # %% [markdown]
 # ## 1. The environment
@@ -133,31 +143,33 @@ print(f"{whole:.0%} of ratings are whole stars; the most common rating is {count
 # %% [markdown]
 # Ratings lean positive (people mostly watch and rate movies they expect to like). Are whole stars simply more
 # popular than half stars? Part of the answer is the website, not the raters: MovieLens offered only whole stars
-# until 2003, when it added half stars (Harper and Konstan 2015 describe the site's changes). So we split the ratings
-# by the year they were given:
+# until 2003, when it added half stars (Harper and Konstan 2015 describe the site's changes). The data itself says
+# when half stars became possible: at its first half-star rating. So we split the ratings there:
 
 # %%
 rated_at = pd.to_datetime(ratings.timestamp, unit="s")
 is_half = ratings.rating % 1 != 0
-era = np.where(rated_at.dt.year < 2003, "given before 2003", "given in 2003 or later")
-display(pd.DataFrame({"ratings": is_half.groupby(era).size().map("{:,}".format),
-                      "share of half stars": is_half.groupby(era).mean().map("{:.1%}".format)}))
 if is_half.any():
-    later = ~rated_at.dt.year.lt(2003)
-    print(f"The first half-star rating in {DATASET} was given on {rated_at[is_half].min().date()}. Among the ratings "
-          f"given from 2003 on, when half stars could be chosen, {1 - is_half[later].mean():.0%} are whole stars "
+    first_half = rated_at[is_half].min()
+    later = rated_at >= first_half
+    era = np.where(later, "given from the first half star on", "given before the first half star")
+    display(pd.DataFrame({"ratings": is_half.groupby(era).size().map("{:,}".format),
+                          "share of half stars": is_half.groupby(era).mean().map("{:.1%}".format)}))
+    print(f"The first half-star rating in {DATASET} was given on {first_half.date()}. Among the ratings given from "
+          f"then on, when half stars could be chosen, {1 - is_half[later].mean():.0%} are whole stars "
           f"(against {whole:.0%} overall).")
 else:
     print(f"{DATASET} holds no half-star rating at all: every rating was given on a whole-star scale.")
 
 # %% [markdown]
-# Read the rows together: the overall share of whole stars mixes years when nothing else could be chosen with years
-# when half stars could, so it says as much about the interface as about taste (a dataset collected before 2003, such
-# as ml-100k, has whole stars only).
+# Read the rows together: the overall share of whole stars mixes a time when nothing else could be chosen with a
+# time when half stars could, so it says as much about the interface as about taste (a dataset collected before 2003,
+# such as ml-100k, has whole stars only).
 #
 # ## 5. The long tail
 # Sort the movies from most to least rated. A few blockbusters collect a large share of all ratings; most movies have
-# only a handful. This *long tail* is why popularity is a strong baseline and why recommending niche items well is hard.
+# only a handful. This *long tail* (Anderson 2006) is why popularity is a strong baseline and why recommending niche
+# items well is hard.
 
 # %%
 per_item = ratings.groupby("item_id").size().sort_values(ascending=False)
@@ -205,7 +217,7 @@ print(f"Every user has at least {per_user.min()} ratings (GroupLens kept only su
 #
 # ## 7. Genres, and how they change over time
 # Each movie has one or more genres. Below: how many movies of each genre there are, and how the share of movies
-# released per decade in the biggest genres has moved.
+# released per decade in the `N_GENRES` biggest genres has moved.
 
 # %%
 genres = data.items[["item_id", "year", "genres"]].explode("genres").dropna(subset=["genres"])
@@ -219,18 +231,37 @@ plt.show()
 
 # %%
 decades = genres.dropna(subset=["year"]).assign(decade=lambda d: (d.year // 10 * 10).astype(int))
-decades = decades[decades.decade >= 1930]
+decades = decades[decades.decade >= FIRST_DECADE]
 per_decade = decades.groupby("decade").item_id.nunique()
-biggest = genre_counts.index[:6]
+biggest = genre_counts.index[:N_GENRES]
 genre_share = (decades[decades.genres.isin(biggest)].groupby(["decade", "genres"]).item_id.nunique()
-               .unstack().div(per_decade, axis=0))
+               .unstack().reindex(columns=biggest).div(per_decade, axis=0).fillna(0.0))
+last_year, last_decade = int(decades.year.max()), int(per_decade.index.max())
+partial = last_year < last_decade + 9  # the newest decade is not over in this data
 fig, ax = plt.subplots(figsize=(7, 3.5))
 genre_share.plot(ax=ax, marker="o", ms=3)
+if partial:
+    ax.axvspan(last_decade - 3, last_decade + 3, color="grey", alpha=0.15, lw=0)
+    ax.annotate(f"{last_decade}s: only\n{last_decade}–{last_year}", (last_decade, ax.get_ylim()[1]),
+                ha="center", va="top", fontsize=8)
 ax.set_xlabel("release decade")
 ax.set_ylabel("share of that decade's movies")
-ax.set_title("Genres over time (the six biggest genres)")
+ax.set_title(f"Genres over time (the {N_GENRES} biggest genres)")
 ax.legend(title="genre", bbox_to_anchor=(1.02, 1), loc="upper left")
 plt.show()
+first, last = genre_share.iloc[0], genre_share.iloc[-1]
+change = (last - first).sort_values()
+print(f"Share of each decade's movies, {genre_share.index[0]}s -> {last_decade}s"
+      + (f" (releases up to {last_year} only)" if partial else "") + ":")
+print("\n".join(f"  {g}: {first[g]:.2f} -> {last[g]:.2f}" for g in change.index))
+print(f"Largest fall: {change.index[0]}; largest rise: {change.index[-1]}.")
+
+# %% [markdown]
+# Read the lines with the printed shares: the genre mix of the catalogue is not fixed; it moves with the release
+# decade (a shaded last point covers only part of its decade, so read it with care). Why a recommender course cares:
+# genres are item *content*, and what a genre label says about a movie, and how common the genre is, depends on when
+# the movie was made. So the content models of notebook 05, which build item vectors from titles, genres and tags,
+# read the release year beside them.
 
 # %% [markdown]
 # Ratings also arrive over time. The catalogue reaches back decades, but the ratings were collected from 1996 on:
@@ -265,8 +296,8 @@ print(f"{(span_days <= 1).mean():.0%} of users gave all their ratings within 24 
 # random split little to peek at beyond that sitting. For a user who came back over months or years, a random split
 # lets a model train on later ratings and be tested on earlier ones: it peeks at that user's future, and the table
 # says how much of the data such users hold. Notebook 01 compares random, per-user (stratified) and time-based
-# splits, and its sequential protocol, which a later chapter's sequence models use, holds out each user's latest
-# interactions.
+# splits, and its sequential protocol, which the sequence models of notebooks 05 (Caser) and 06 use, holds out each
+# user's latest interactions.
 #
 # ## 8. Tags
 
@@ -278,8 +309,8 @@ tags.tag.str.lower().value_counts().head(TOP_N).rename_axis("tag").to_frame("tim
 # %% [markdown]
 # Few users tag, and tags are messy free text. Most of the frequent ones describe content that ratings alone cannot
 # ("atmospheric", "surreal", "superhero"), but the most frequent of all, "in netflix queue", is personal bookkeeping,
-# not content: a model that learns from tags has to live with such noise. Content-aware models (a later chapter) can
-# use them.
+# not content: a model that learns from tags has to live with such noise. The content models of notebook 05 use
+# them, with titles, genres and release years.
 #
 # ## 9. The best-liked movies, and why averages mislead
 
@@ -293,16 +324,16 @@ print(at_top["count"].value_counts().sort_index().rename_axis("ratings").rename(
 print(f"\nA naive ranking by mean rating puts all {len(at_top):,} first, in no meaningful order; five of the ones "
       "with the fewest ratings:")
 print(at_top.sort_values("count", kind="stable").head(5)[["title", "count", "mean"]].to_string(index=False))
-min_count = 50
-top_popular = stats[stats["count"] >= min_count].sort_values("mean", ascending=False).head(TOP_N)
-print(f"\nHighest mean rating among movies with at least {min_count} ratings:")
+top_popular = stats[stats["count"] >= MIN_COUNT].sort_values("mean", ascending=False).head(TOP_N)
+print(f"\nHighest mean rating among movies with at least {MIN_COUNT} ratings:")
 print(top_popular[["title", "count", "mean"]].round(2).to_string(index=False))
 
 # %% [markdown]
 # The top of a ranking by mean rating is a tie between movies that few people rated, all with the highest score; the
-# counts above say how many of them rest on a single rating. Requiring a minimum number of ratings helps; notebook 01
-# does it properly by *shrinking* each movie's average towards the global mean, more strongly when it has few
-# ratings.
+# counts above say how many of them rest on a single rating. Requiring a minimum number of ratings helps, but the
+# cut-off is arbitrary. Notebook 01 instead *shrinks* each movie's average towards the global mean, more strongly
+# when it has few ratings, and shows that how much to shrink depends on the goal: predicting ratings or ranking
+# movies.
 #
 # ## 10. Exercises
 # **Exercise 1.** Write `density_of(ratings)`: the share of the user × item matrix that holds a rating, counting only

@@ -23,6 +23,7 @@ SEED = 42  # seeds every random number generator, and the standard split
 DATASET = "ml-latest-small"
 SMOKE = False  # a quick check: smaller grids (regularisation, recency decay) and fewer bootstrap resamples
 TEST_FRAC = 0.2  # share of each user's ratings held out for testing
+VAL_FRAC = 0.2  # share of each user's training ratings held out as the validation split (for tuning λ)
 K = 10  # the cut-off of the ranking metrics (precision@K, NDCG@K, ...)
 REG_GRID = [0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0]  # bias λ, chosen on validation
 N_EVENTS = 5  # sequential protocol: the last N_EVENTS interactions of each user are test events, the N_EVENTS before validation
@@ -30,6 +31,7 @@ DECAY_GRID = [0.5, 0.7, 0.8, 0.9, 1.0]  # recency weights of the item-kNN baseli
 NEW_ITEM_FRAC = 0.1  # cold-start protocol: share of the items (with at least MIN_ITEM_RATINGS ratings) that become new
 MIN_ITEM_RATINGS = 5
 N_BOOTSTRAP = 2000  # resamples of the paired bootstrap
+MIN_RATINGS = 20  # the table of item biases: "well-known" movies have at least this many training ratings
 
 # %%
 if SMOKE:  # a quick end-to-end check (the tests use it): fewer regularisation strengths
@@ -75,13 +77,17 @@ print(data)
 rng = np.random.default_rng(SEED)
 sample = ratings.sample(2_000, random_state=SEED).reset_index(drop=True)
 dirty = sample.astype({"user_id": "Float64", "rating": "Float64"})
-dirty.loc[rng.choice(len(dirty), 15, replace=False), "user_id"] = pd.NA  # lost ids
-dirty.loc[rng.choice(len(dirty), 10, replace=False), "rating"] = rng.choice([-1.0, 0.0, 7.0, 50.0], 10)  # typos
-exact_copies = dirty.sample(25, random_state=SEED)  # a logging system that wrote some rows twice
-re_rated = dirty.sample(20, random_state=SEED + 1).assign(  # users who changed their mind later
+# each problem in rows of its own, so that no plant hides another and the report can be checked against them
+lost, typos, copied, changed = np.split(rng.permutation(len(dirty))[:70], [15, 25, 50])
+dirty.loc[lost, "user_id"] = pd.NA  # lost ids
+dirty.loc[typos, "rating"] = rng.choice([-1.0, 0.0, 7.0, 50.0], len(typos))  # off the star scale
+exact_copies = dirty.loc[copied]  # a logging system that wrote some rows twice
+re_rated = dirty.loc[changed].assign(  # users who changed their mind a day later
     timestamp=lambda d: d.timestamp + 86_400, rating=lambda d: ((d.rating % 5) + 0.5).clip(0.5, 5.0))
 dirty = pd.concat([dirty, exact_copies, re_rated], ignore_index=True)
-print(f"dirty copy: {len(dirty):,} rows")
+planted = {"missing values": len(lost), "out-of-range ratings": len(typos), "exact duplicates": len(copied),
+           "older re-ratings": len(changed)}
+print(f"dirty copy: {len(dirty):,} rows; planted: " + ", ".join(f"{n} {what}" for what, n in planted.items()))
 dirty.isna().sum().to_frame("missing values")
 
 # %% [markdown]
@@ -112,10 +118,11 @@ def clean_ratings(df: pd.DataFrame, low: float = 0.5, high: float = 5.0) -> pd.D
 
 
 clean = clean_ratings(dirty)
+assert len(clean) == len(sample) - len(lost) - len(typos)  # every copy and older re-rating gone, nothing else lost
 
 # %% [markdown]
-# Every planted problem was found. The real data passes through the same function untouched, which is worth
-# checking rather than assuming:
+# Every planted problem was found: each line of the report matches the planted count printed above. The real data
+# passes through the same function untouched, which is worth checking rather than assuming:
 
 # %% tags=["nbval-check-output"]
 real_clean = clean_ratings(ratings)
@@ -158,9 +165,19 @@ for ax, values, label in zip(axes, [ratings.rating, centred, zscores], ["raw rat
 axes[0].set_ylabel("number of ratings")
 plt.tight_layout()
 plt.show()
-user_means = by_user.mean()
+user_means, user_spreads = by_user.mean(), by_user.std()
 print(f"User mean ratings range from {user_means.min():.2f} to {user_means.max():.2f} stars: "
       "the same 4 stars means different things to different users.")
+print(f"Their standard deviations range from {user_spreads.min():.2f} to {user_spreads.max():.2f} stars "
+      f"(middle half of the users: {user_spreads.quantile(0.25):.2f} to {user_spreads.quantile(0.75):.2f}).")
+
+# %% [markdown]
+# When does each help? **Centring** helps whenever users differ in their offset, the usual case (the first line above).
+# **Dividing by $\sigma_u$** helps when users also differ in how much of the scale they use (the second line): for a
+# user whose ratings stay within a star or so, one star above their mean is a strong opinion, and the z-score says so
+# on the same scale as a user who spreads over all five stars. It needs enough ratings per user for $\sigma_u$ to be a
+# stable estimate, and it breaks for a user whose ratings are all equal ($\sigma_u = 0$: the code above divides by 1
+# then). The course's models centre (notebook 02) or learn offsets (notebook 03), and none divides by $\sigma_u$.
 
 # %% [markdown]
 # ## 4. Splits
@@ -290,8 +307,8 @@ print(f"helpers: RMSE = {metrics.rmse(y_true, y_pred):.4f}, MAE = {metrics.mae(y
 # $\min(|\mathrm{rel}|, k)$ instead of by the number of hits counts every relevant item the list had room for but
 # missed as a zero. A user with three relevant items whose list has one hit, at rank 1, and nothing else scores 1/3,
 # not 1. Each metric is averaged over the users who have at least one relevant item. Catalogue **coverage@k** is the
-# share of all items that appear in at least one user's list: a model that shows everyone the same ten items covers
-# little.
+# share of the training items (the candidates a list can hold) that appear in at least one user's list: a model that
+# shows everyone the same ten items covers little.
 #
 # Worked by hand: user A's list is [7, 3, 9, 1, 5] and A's test items are {3, 5, 8}; user B's list is
 # [2, 4, 6, 8, 10] and B's test items are {2}. With $k = 5$:
@@ -379,33 +396,32 @@ results.record("Global mean", "rating", gm, train_seconds=t.seconds)
 # likewise for $b_u$:
 # $$b_i = \frac{\sum_{u \in U_i} (r_{ui} - \mu - b_u)}{\lambda_i + |U_i|}, \qquad
 #   b_u = \frac{\sum_{i \in I_u} (r_{ui} - \mu - b_i)}{\lambda_u + |I_u|} .$$
-# The $\lambda$ in the denominator **shrinks** the bias of an item with few ratings towards 0: one 5-star rating no
-# longer makes a movie the best in the catalogue (the problem we met at the end of notebook 00). Alternating the two
-# updates a few times converges. Here is the course's implementation (`recsys_helpers.baselines`):
+# The $\lambda$ in the denominator **shrinks** the bias of an item with few ratings towards 0, the more the larger
+# $\lambda$: for a movie with a single rating, that rating's residual is divided by $\lambda + 1$ instead of 1 (the
+# problem we met at the end of notebook 00). How large $\lambda$ must be before movies with a handful of ratings stop
+# reaching the top, and whether we want them to, depends on the goal; the rest of this section measures it for two
+# goals. Each update is exact given the other biases, so alternating them never increases the loss; the course's
+# implementation (`recsys_helpers.baselines`) alternates a fixed number of times, `n_iter`:
 
 # %%
+print(f"BiasBaseline's default: n_iter = {BiasBaseline().n_iter} alternations")
 Code(inspect.getsource(BiasBaseline.fit), language="python")
 
 # %% [markdown]
 # How strong should the shrinkage be? We must not pick $\lambda$ by looking at the test set, or the test number stops
 # being an honest estimate. Instead we hold out a *validation* split from the training data (the same stratified
-# recipe), choose $\lambda$ there, and evaluate once on test.
+# recipe, `VAL_FRAC` of each user's training ratings), choose $\lambda$ there, and evaluate once on test. The curve
+# of validation RMSE against $\lambda$ is drawn below, beside the ranking one (section "The bias model as a ranker").
 
 # %%
-fit_part, validation = stratified_split(train, TEST_FRAC, seed=SEED)
+fit_part, validation = stratified_split(train, VAL_FRAC, seed=SEED)
 val_models = {reg: BiasBaseline(reg, reg).fit(fit_part) for reg in REG_GRID}  # one fit per λ, reused for ranking
 val_rmse = pd.Series({reg: evaluate_ratings(model.predict, validation)["rmse"] for reg, model in val_models.items()},
                      name="validation RMSE")
 best_reg = float(val_rmse.idxmin())
-fig, ax = plt.subplots(figsize=(6, 3))
-ax.plot(val_rmse.index, val_rmse.values, marker="o")
-ax.set_xscale("symlog", linthresh=1)
-ax.set_xlabel("regularisation λ (user and item)")
-ax.set_ylabel("validation RMSE")
-ax.set_title("Shrinking the biases: too little overfits, too much underfits")
-plt.show()
 print(f"Best λ on validation: {best_reg:g} (RMSE {val_rmse.min():.4f}; without shrinkage {val_rmse.iloc[0]:.4f}, "
-      f"with the strongest shrinkage tried, λ = {val_rmse.index[-1]:g}: {val_rmse.iloc[-1]:.4f}).")
+      f"with the strongest shrinkage tried, λ = {val_rmse.index[-1]:g}: {val_rmse.iloc[-1]:.4f}). Too little "
+      "shrinkage overfits the few ratings of rare movies and users, too much underfits.")
 
 # %%
 with Timer() as bias_fit:
@@ -414,12 +430,38 @@ bias_metrics = evaluate_ratings(biases.predict, test)
 results.record("User/item biases", "rating", bias_metrics, train_seconds=bias_fit.seconds)
 
 # %% [markdown]
+# Are `n_iter` alternations enough? Refit at the chosen $\lambda$ with 1, 2, ... alternations, and once with twenty
+# times as many, and measure on the training data how far the biases still move:
+
+# %%
+steps = [BiasBaseline(best_reg, best_reg, n_iter=n).fit(train) for n in range(1, biases.n_iter + 1)]
+largest_move = lambda a, b: max(np.abs(b.item_bias - a.item_bias).max(), np.abs(b.user_bias - a.user_bias).max())
+print("largest change of any bias in alternation " +
+      ", ".join(f"{n}: {largest_move(a, b):.3f}" for n, (a, b) in enumerate(zip(steps, steps[1:]), 2)) + " (stars)")
+longer = BiasBaseline(best_reg, best_reg, n_iter=20 * biases.n_iter).fit(train)
+train_u, train_i, train_r = train.user_id.to_numpy(), train.item_id.to_numpy(), train.rating.to_numpy()
+train_rmse = {model.n_iter: metrics.rmse(train_r, model.predict(train_u, train_i)) for model in (biases, longer)}
+print(f"{longer.n_iter} alternations instead of {biases.n_iter}: no bias moves by more than "
+      f"{largest_move(biases, longer):.3f} stars; training RMSE {train_rmse[biases.n_iter]:.4f} -> "
+      f"{train_rmse[longer.n_iter]:.4f}")
+
+# %% [markdown]
+# Read the two lines together: the first alternations do almost all the work, the later ones still nudge some biases
+# by the small amounts printed, and twenty times as many alternations change the fit only by the amounts on the
+# second line. `n_iter` alternations stop close to the minimum, not exactly at it, which is plenty for a baseline.
+
+# %% [markdown]
 # Is the gap to the global mean real, or could another test set reverse it? Both models are scored on the *same* test
 # ratings, so we compare their squared errors pair by pair with a **paired bootstrap** over users: resample the test
 # users with replacement (all ratings of a user together) many times, recompute the mean difference each time, and
-# read the middle 95% of those differences as the interval (section 7 says more about the method). We pass *minus*
-# the squared errors, so that "beats" means "has the smaller errors" and the difference is how much the biases lower
-# the mean squared error, in stars².
+# read the middle 95% of those differences as the interval (section 7 says more about the method). We pass the two
+# models' squared errors in the order of their names, with `higher_is_better=False`, so that "beats" means "has the
+# smaller errors". The difference is always the first name minus the second, here biases minus global mean: a
+# negative difference is how much the biases lower the mean squared error, in stars². Resampling whole users weights
+# every rating once, so the difference is the gap between the two models' test MSE (the squares of the RMSEs printed
+# with it). The interval covers only the choice of test users, for one fit of each model: it says how much the
+# verdict could change on other users, not on another training run. (These baselines have no random part in their
+# fit; every interval in this notebook is of this kind.)
 
 # %%
 y_test = test.rating.to_numpy()
@@ -427,15 +469,15 @@ squared_error = {name: (y_test - model.predict(test.user_id.to_numpy(), test.ite
                  for name, model in {"User/item biases": biases, "Global mean": global_mean}.items()}
 print(f"Test RMSE: global mean {gm['rmse']:.4f}, user/item biases {bias_metrics['rmse']:.4f} "
       f"(λ = {best_reg:g}).")
-print(paired_bootstrap(-squared_error["User/item biases"], -squared_error["Global mean"], n_boot=N_BOOTSTRAP,
-                       seed=SEED, names=("User/item biases", "Global mean"), groups=test.user_id)["verdict"])
+print(paired_bootstrap(squared_error["User/item biases"], squared_error["Global mean"], n_boot=N_BOOTSTRAP,
+                       seed=SEED, names=("User/item biases", "Global mean"), groups=test.user_id,
+                       higher_is_better=False)["verdict"])
 
 # %% [markdown]
 # What did the biases learn? First the extremes of $b_i$ over all movies, then among movies with at least
 # `MIN_RATINGS` training ratings:
 
 # %%
-MIN_RATINGS = 20
 item_bias = pd.Series(biases.item_bias, index=biases.ids.item_ids).rename("b_i")
 n_ratings = train.groupby("item_id").size().rename("ratings")
 table = item_bias.to_frame().join(n_ratings).join(titles)
@@ -496,8 +538,8 @@ for ax, (curve, own, other, label) in zip(axes, panels):
     ax.set_xlabel("regularisation λ (user and item)")
     ax.set_ylabel(label)
 axes[1].axhline(pop_val_ndcg, color="grey", ls="--", label="popularity")
-axes[0].set_title("Rating objective")
-axes[1].set_title("Ranking objective")
+axes[0].set_title("Rating objective\n(too little shrinkage overfits, too much underfits)")
+axes[1].set_title("Ranking objective\n")
 for ax in axes:
     ax.legend(fontsize=8)
 plt.tight_layout()
@@ -566,7 +608,7 @@ with pd.option_context("display.max_colwidth", None):
 
 # %% [markdown]
 # ## 7. The sequential protocol: what will the user watch next?
-# Sequence models (a later chapter) read a user's history in order and predict the next interaction. The standard
+# Sequence models (notebook 06) read a user's history in order and predict the next interaction. The standard
 # split hides *which* ratings came last, so they get their own protocol, the same for every chapter:
 # - order each user's interactions by time, ties by item id (MovieLens stores many ratings with the same second, so
 #   part of the order within a rating session is this convention, not the user's);
@@ -606,8 +648,9 @@ pd.DataFrame({"user": toy_events.user_id, "test event (item)": toy_events.item_i
 # - **First-order Markov chain**: count how often item $j$ directly follows item $i$ in the training histories and
 #   recommend the items that most often followed the user's *last* item (ties by popularity).
 # - **Recency-weighted item-kNN**: score item $j$ by $\sum_t \gamma^{\text{age}(t)} \cos(h_t, j)$ over the last 50
-#   items $h_t$ of the history, where $\cos$ is the cosine similarity of two items' columns of the training
-#   user × item matrix and age 0 is the latest item: recent items count more. $\gamma$ is chosen on validation events.
+#   items $h_t$ of the history, where $\cos$ is the cosine similarity of two items' columns of the *binarised*
+#   training user × item matrix (1 if the user rated the item, whatever the stars, else 0) and age 0 is the latest
+#   item: recent items count more. $\gamma$ is chosen on validation events.
 
 # %%
 seq = sequential_split(ratings, n_test=N_EVENTS, n_val=N_EVENTS)
@@ -662,7 +705,7 @@ print("On the validation events: " + paired_bootstrap(
 # the recency-weighted item-kNN beats the Markov chain, with an interval above zero; on the validation events the two
 # are within noise, although the item-kNN's number there is, if anything, optimistic (its $\gamma$ was chosen on
 # those events). The item-kNN's lead is small and depends on which events are held out, so neither is clearly *the*
-# stronger baseline, and every sequence model of the later chapters is compared with both.
+# stronger baseline, and every sequence model of the later chapters (notebooks 05 and 06) is compared with both.
 #
 # ## 8. The cold-start protocol: movies nobody has rated yet
 # A collaborative model knows an item only through its interactions, so a brand-new movie is invisible to it. The
@@ -698,7 +741,7 @@ print(genre_vs_random["verdict"])
 # %% [markdown]
 # Genres alone carry real signal about new movies, and the interval says the gain over random is not noise. It is
 # still a weak model: it cannot tell two comedies apart. Content models that read titles and tags and learn from
-# interactions which content matters are the subject of a later chapter; they must beat this genre profile. The
+# interactions which content matters are the subject of notebook 05; they must beat this genre profile. The
 # protocol has no validation set of its own: a model with settings to tune carves one from training the same way
 # (a seeded share of the *training* items becomes "new" for validation).
 #

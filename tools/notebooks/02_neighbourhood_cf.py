@@ -17,11 +17,12 @@
 # at the default parameters, with about 2 GB of memory at its peak (no GPU needed: nothing here is trained by gradient
 # descent).
 #
-# **Data sets.** The notebook keeps a few *dense* item × item matrices in memory (similarities, co-rating counts,
-# co-occurrences), each of 4 bytes × items². That is about 0.35 GiB for `ml-latest-small` (9,700 rated movies) and
-# less for `ml-100k` and `ml-1m`. With `ml-25m` (about 59,000 rated movies) each matrix alone would take about
-# 13 GiB, so the notebook checks the memory right after loading the data and stops there with a message if the
-# machine has too little.
+# **Data sets.** The notebook keeps *dense* matrices in memory: item × item (similarities, co-rating counts,
+# co-occurrences, 4 bytes × items² each), user × user (the user-based similarities, two at once while they are
+# computed, 4 bytes × users² each) and users × items (score arrays). Right after loading the data it adds up the
+# most it holds at once, in every section, prints the total for your `DATASET`, and stops there with a message if
+# the machine has too little. `ml-latest-small`, `ml-100k` and `ml-1m` fit on a laptop; with `ml-25m` (about
+# 160,000 users) the two user × user matrices alone would take about 200 GiB.
 
 # %% tags=["parameters"]
 SEED = 42  # seeds every random number generator
@@ -37,6 +38,7 @@ RANK_K_GRID = [10, 25, 50, 100, 200, 400]  # neighbours per item tried for top-K
 ALPHA_GRID = [0.3, 0.5, 0.7]  # asymmetric-cosine exponent α tried (0.5 is plain cosine)
 N_BOOTSTRAP = 2000  # resamples of the paired bootstrap intervals over users
 BIAS_REG_GRID = [0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0]  # λ of the bias baseline, tuned as in notebook 01
+RESIDUAL_REG_CHECK = [2.0, 10.0]  # bias λ tried under section 6's chosen item-kNN, against BiasBaseline's default 5
 TOP_N = 10  # length of the recommendation lists (and of the ranking metrics, @10)
 N_EXPLAIN = 3  # users whose recommendations we explain
 SHOWCASE_TITLES = ["Toy Story (1995)", "Matrix, The (1999)"]  # movies whose neighbours we inspect
@@ -50,13 +52,12 @@ if SMOKE:  # a quick end-to-end check (the tests use it): tiny grids, same data 
     ALPHA_GRID = [0.5]
     N_BOOTSTRAP = 200
     N_EXPLAIN = 1
+    RESIDUAL_REG_CHECK = [2.0]
 
 # %%
 from recsys_helpers import env
 
 tf, results = env.start_notebook("02_neighbourhood_cf", SEED)
-import keras
-from keras import layers, ops
 import numpy as np, pandas as pd, matplotlib.pyplot as plt
 import scipy.sparse as sp
 from recsys_helpers.data import load_movielens
@@ -64,13 +65,14 @@ from recsys_helpers.split import stratified_split
 from recsys_helpers.evaluation import Timer, evaluate_ranking, evaluate_ratings, paired_bootstrap, top_k
 from recsys_helpers.interactions import IdMap
 from recsys_helpers.baselines import BiasBaseline, GlobalMean, Popularity
-from recsys_helpers.plots import plot_training_curves, plot_comparison
+from recsys_helpers.plots import plot_comparison
 from recsys_helpers.exercises import check
 
 
 # %% [markdown]
-# Nothing in this notebook is trained with Keras: neighbourhood models are counting and linear algebra. The set-up cell
-# is the course's standard one all the same, so that every notebook starts seeded and in the same way.
+# Nothing in this notebook is trained with Keras, so it imports none: neighbourhood models are counting and linear
+# algebra in `numpy` and `scipy.sparse`. The set-up call is the course's standard one all the same, so that every
+# notebook starts seeded and in the same way.
 #
 # ## 1. A rating matrix small enough to print
 # Five people, six movies, 1 to 5 stars; `NaN` means *not rated*. Ana has not rated *Alien*: should we recommend it?
@@ -214,6 +216,11 @@ def similarity(Z, corated=True):
     return S
 
 
+# %% [markdown]
+# Now the toy matrix as a sparse matrix, and all five similarity matrices from the one function, checked against the
+# hand computations above.
+
+# %% tags=["nbval-check-output"]
 toy = toy_matrix.stack().dropna().rename("rating").rename_axis(["user", "movie"]).reset_index()
 toy["user_id"] = toy.user.map({p: n for n, p in enumerate(people)})
 toy["item_id"] = toy.movie.map({m: n for n, m in enumerate(movies)})
@@ -258,9 +265,13 @@ plt.show()
 #
 # ## 3. Predicting a rating, by hand
 # **User-based.** Take the $k$ users most similar to $u$ among those who rated $i$, $N^k_i(u)$, keep those with a
-# positive similarity, and average their *centred* ratings, weighted by similarity (Resnick et al., 1994):
+# positive similarity, and average their *centred* ratings, weighted by similarity:
 # $$\hat r_{ui} = \bar r_u + \frac{\sum_{v \in N^k_i(u)} s_{uv}\,(r_{vi} - \bar r_v)}{\sum_{v \in N^k_i(u)} s_{uv}}.$$
-# Centring matters: Eli rates everything high, so his 2 stars for *Alien* say more than Ben's 2.
+# The centred, similarity-weighted average comes from GroupLens (Resnick et al., 1994), which used *every* correlated
+# neighbour, negative ones included, with $\sum |s_{uv}|$ in the denominator. Keeping only the $k$ most similar
+# neighbours is one of the later variants that Herlocker et al. (1999) compared; with negative neighbours dropped the
+# denominator is simply $\sum s_{uv}$. (Desrosiers & Karypis, 2011, survey these choices.) Centring matters: Eli
+# rates everything high, so his 2 stars for *Alien* say more than Ben's 2.
 
 # %% tags=["nbval-check-output"]
 S_users_toy = toy_sims["user Pearson"]
@@ -372,20 +383,58 @@ assert np.isclose(vec_user_based, pred_user_based, atol=1e-5) and np.isclose(vec
 # damping) is chosen on a **validation** split carved out of the training set with the same stratified procedure;
 # the test split is used once per model, at the end. Tuning on test would report an optimistic number that a new
 # user would never see.
+#
+# First, memory. The function below adds up, section by section, the most this notebook holds at once: the dense
+# item × item, user × user and users × items arrays (with the temporaries and masks that are alive beside them), the
+# largest block of neighbour similarities, and what stays in memory throughout (the rating frames, the sparse
+# matrices, the neighbour sums). The cell after it checks the peak against the memory available, so a `DATASET`
+# too large for the machine stops right after loading, with a message, before anything large is built.
+
+# %%
+def peak_memory(n_users, n_items, n_ratings, frame_bytes, longest_row):
+    """(bytes, section): the most memory the notebook holds at once, and the section where it does. Float32 arrays
+    take 4 bytes a cell, boolean masks 1. Counted with the whole data set's users and items, so the fit and train
+    parts (which have fewer) stay below it. longest_row: the most ratings of one user or of one item."""
+    uu, ii, ui = n_users ** 2, n_items ** 2, n_users * n_items
+    held = (3 * frame_bytes  # the rating frames: data, train + test, fit + validation
+            + 10 * 12 * n_ratings  # up to ten sparse matrices: a float32 value and an int64 index per rating
+            + 4 * 8 * n_ratings * len(K_GRID))  # neighbour sums for every k (float64) and their temporaries
+    # neighbour_sums' largest block: the validation queries of one row × its candidates in fit, about 24 bytes a cell
+    block = 24 * ((1 - TEST_FRAC) * VAL_FRAC * longest_row) * ((1 - TEST_FRAC) * (1 - VAL_FRAC) * longest_row)
+    phases = {
+        # inside similarity(): S and the co-rated norms (two users × users), a mask, the dense users × items pattern
+        "section 5, user-user similarities": 9 * uu + 4 * ui + block,
+        "section 5, item-item similarities": 9 * ii + 4 * ui + block,  # the same, items × items
+        # the counts N and, inside similarity(), as for the item-item similarities (the check of the bias λ)
+        "section 6, the check of the bias λ": 13 * ii + 4 * ui + block,
+        # raw, counts, shrunk, the temporary N + λ (items × items) and a mask
+        "section 6, the shrinkage grid": 17 * ii + block,
+        # the tested kNN's similarities and the co-occurrences (items × items); three dense users × items score
+        # arrays and a sparse product before it is made dense (12 bytes a cell); the sorted neighbours
+        "section 7, the top-K grid": 8 * ii + 24 * ui + 12 * max(RANK_K_GRID) * n_items,
+    }
+    section = max(phases, key=phases.get)
+    return held + phases[section], section
+
 
 # %%
 data = load_movielens(DATASET)
-n_items = data.ratings.item_id.nunique()
-env.require_memory(4 * 4 * n_items ** 2, "the dense item × item matrices of this notebook",
-                   DATASET)  # a few float32 item × item matrices live at once; stops here if they cannot fit
-print(f"{DATASET}: {n_items:,} rated items, so each dense item × item float32 matrix takes "
-      f"{4 * n_items ** 2 / 2 ** 30:.2f} GiB")
+n_users, n_items = data.ratings.user_id.nunique(), data.ratings.item_id.nunique()
+longest_row = max(data.ratings.user_id.value_counts().max(), data.ratings.item_id.value_counts().max())
+peak, peak_section = peak_memory(n_users, n_items, len(data.ratings), data.ratings.memory_usage(deep=True).sum(),
+                                 longest_row)
+env.require_memory(peak, f"the arrays this notebook holds at once (at the peak, in {peak_section})",
+                   DATASET)  # stops here, with a message, if they cannot fit
+print(f"{DATASET}: {n_users:,} users and {n_items:,} rated items; the notebook holds at most about "
+      f"{peak / 2 ** 30:.2f} GiB at once ({peak_section}); one dense item × item float32 matrix takes "
+      f"{4 * n_items ** 2 / 2 ** 30:.2f} GiB, one user × user matrix {4 * n_users ** 2 / 2 ** 30:.3f} GiB")
+
+# %%
 titles = data.items.set_index("item_id")["title"]
 train, test = stratified_split(data.ratings, TEST_FRAC, SEED)
 fit, val = stratified_split(train, VAL_FRAC, SEED)
 print(f"train {len(train):,} / test {len(test):,} ratings; for tuning, train splits into "
       f"fit {len(fit):,} / validation {len(val):,}")
-
 val_bias = {reg: evaluate_ratings(BiasBaseline(reg, reg).fit(fit).predict, val)["rmse"] for reg in BIAS_REG_GRID}
 tuned_reg = min(val_bias, key=val_bias.get)
 baseline_rows = []
@@ -407,8 +456,8 @@ print(f"spread of the ratings themselves (standard deviation): validation {val['
 
 # %% [markdown]
 # Notebook 01 records these baselines; here they are the bar to clear. The bias baseline appears twice: with the
-# default shrinkage of `BiasBaseline` ($\lambda = 5$), the one our neighbourhood model builds on in section 6, and with
-# $\lambda$ tuned on validation for the baseline alone, as notebook 01 does.
+# default shrinkage of `BiasBaseline` ($\lambda = 5$), the one our neighbourhood model builds on in section 6 (which
+# checks that choice), and with $\lambda$ tuned on validation for the baseline alone, as notebook 01 does.
 #
 # Do not read anything into validation against test RMSE (the lines under the table): the direction differs from
 # row to row, for two reasons. The two parts hold *different ratings*: the global mean, a single number that hardly
@@ -453,17 +502,18 @@ print(f"R_fit: {R_fit.shape[0]} users × {R_fit.shape[1]:,} items, {R_fit.nnz:,}
 # %% [markdown]
 # ## 5. User-based and item-based kNN on MovieLens
 # The two models of section 3, unchanged: user-mean centring, Pearson between users, adjusted cosine between items,
-# positive neighbours only. Only $k$ is tuned, on validation. An item-item similarity matrix for `ml-latest-small`'s
-# ~9,000 items has 81 million entries: in float32 that is about 0.3 GB, which fits (the size for your `DATASET` is
-# printed after loading, and `ml-25m` stops there); the user-user matrix (610 × 610 here) is tiny.
+# positive neighbours only. Only $k$ is tuned, on validation. Both similarity matrices are dense, users × users and
+# items × items: their sizes for your `DATASET` are printed after loading, where a data set too large for the machine
+# stops.
 
 # %%
 Z_fit = residuals(R_fit, fit_user_mean[fit_rows])
 offset_val = np.where(val_u >= 0, fit_user_mean[val_u], R_fit.data.mean())
 plain = {}
-S = similarity(Z_fit.T)  # user-user Pearson, 610 × 610
+S = similarity(Z_fit.T)  # user-user Pearson (users × users)
 num, den = neighbour_sums(S, Z_fit.T, val_i, val_u, K_GRID)  # queries (item, user) on items × users
 plain["user-based (Pearson)"] = grid_rmse(num, den, offset_val, y_val, K_GRID, [0.0]).iloc[0]
+del S  # freed before the next one is built: the memory check counts one similarity matrix at a time
 S = similarity(Z_fit)  # item-item adjusted cosine
 num, den = neighbour_sums(S, Z_fit, val_u, val_i, K_GRID)  # queries (user, item) on users × items
 plain["item-based (adjusted cosine)"] = grid_rmse(num, den, offset_val, y_val, K_GRID, [0.0]).iloc[0]
@@ -517,6 +567,7 @@ offset_test = np.where(test_u >= 0, train_user_mean[test_u], R_train.data.mean()
 test_pred = {}  # test predictions of every rating model, kept for the paired bootstraps of section 10
 test_pred["User-kNN (Pearson)"] = knn_predict(S_users, Z_train.T, offset_test, test_i, test_u,
                                               best_k_plain["user-based (Pearson)"])
+del S_users
 results.record("User-kNN (Pearson)", "rating", evaluate_ratings(test_pred["User-kNN (Pearson)"], test),
                train_seconds=t.seconds)
 
@@ -541,7 +592,9 @@ results.table("rating")
 # $$s'_{ij} = \frac{n_{ij}}{n_{ij} + \lambda}\, s_{ij}.$$
 # A similarity from 2 co-ratings with $\lambda = 100$ is cut by a factor 51; one from 500 co-ratings keeps 83% of its
 # value. It is the same idea as the shrunk biases of notebook 01: an estimate from little data is pulled towards 0
-# (no similarity). The count matrix $N = B^\top B$ is one more sparse product.
+# (no similarity). Herlocker et al. (1999) did this by a rule, *significance weighting*: a correlation over fewer
+# than 50 common ratings is multiplied by $n/50$; shrinkage is the smooth version. The count matrix $N = B^\top B$ is
+# one more sparse product.
 #
 # **Damping of predictions.** Add $\delta$ to the denominator:
 # $$\hat r_{ui} = b_{ui} + \frac{\sum_{j \in N^k_u(i)} s'_{ij}\, z_{uj}}{\delta + \sum_{j \in N^k_u(i)} s'_{ij}}.$$
@@ -553,9 +606,10 @@ results.table("rating")
 # every $k$ and $\delta$ from the same neighbour sums.
 
 # %%
-def baseline_residuals(frame, R, rows, cols):
-    """The bias baseline fitted on frame, and the sparse matrix of its residuals r - (μ + b_u + b_i)."""
-    bias = BiasBaseline().fit(frame)
+def baseline_residuals(frame, R, rows, cols, reg=5.0):
+    """The bias baseline fitted on frame (λ = reg, BiasBaseline's default 5), and the sparse matrix of its residuals
+    r - (μ + b_u + b_i)."""
+    bias = BiasBaseline(reg, reg).fit(frame)
     return bias, residuals(R, bias.mu + bias.user_bias[rows] + bias.item_bias[cols])
 
 
@@ -621,18 +675,48 @@ with pd.option_context("display.max_colwidth", 100):
         item = fit_ids.items(titles.index[titles == title])[0]
         columns = {}
         for label, S in [("no shrinkage", S_raw), (f"shrinkage λ = {best_lam:g}", S_shrunk)]:
-            top = np.argsort(-S[item])[:5]
+            top = np.argsort(-S[item], kind="stable")[:5]
             columns[label] = [f"{titles.loc[fit_ids.item_ids[j]]}  (s = {S[item, j]:.3f}, n = {N_fit[item, j]:.0f})"
                               for j in top]
-        print(f"Nearest neighbours of {title} (s: similarity, n: users who rated both)")
+        tied = np.isclose(S_raw[item], S_raw[item].max(), rtol=0, atol=1e-6).sum()
+        print(f"Nearest neighbours of {title} (s: similarity, n: users who rated both). Without shrinkage {tied} "
+              f"items are tied at the top similarity, {S_raw[item].max():.3f}: which five of them are shown is "
+              f"arbitrary (the first in the id map's order)")
         display(pd.DataFrame(columns, index=pd.RangeIndex(1, 6, name="rank")))
-del S, S_raw, S_shrunk, N_fit
+del S, S_raw, S_shrunk
 
 # %% [markdown]
-# Without shrinkage the "nearest neighbours" are obscure movies that share a single rater with the movie; with it,
-# they are movies that many people rated together and whose residuals move together. Now the final model: refit the
-# baseline, the similarities and the counts on the whole training set with the chosen $(k, \lambda, \delta)$, and
-# evaluate on test.
+# Without shrinkage the "nearest neighbours" are obscure movies that share a single rater with the movie (the count
+# of ties above each table says how many such "perfect" neighbours there are); with it, they are movies that many
+# people rated together and whose residuals move together.
+#
+# One knob of this model was not in the grid: the $\lambda$ of the bias baseline under the neighbours, which keeps
+# `BiasBaseline`'s default, 5, rather than the $\lambda$ tuned for the baseline alone in section 4. Tuning it with
+# $(k, \lambda, \delta)$ would recompute the similarities for every value of it (each value changes the residuals),
+# multiplying the cost of the grid. The cell below checks the choice instead: with $(k, \lambda, \delta)$ fixed at
+# the chosen values, it tries a few other bias $\lambda$ on validation, and its last words say whether the default
+# is the lowest of them.
+
+# %%
+reg_check = {5.0: best["rmse"]}  # BiasBaseline's default: the baseline under the grid above
+for reg in RESIDUAL_REG_CHECK:
+    bias_reg, Zb_reg = baseline_residuals(fit, R_fit, fit_rows, fit_cols, reg)
+    S_reg = similarity(Zb_reg)
+    S_reg = shrink(S_reg, N_fit, best_lam, out=S_reg)
+    num, den = neighbour_sums(S_reg, Zb_reg, val_u, val_i, [best_k])
+    offset_reg = bias_reg.predict(val["user_id"], val["item_id"])
+    reg_check[reg] = grid_rmse(num, den, offset_reg, y_val, [best_k], [best_damping]).iloc[0, 0]
+    del S_reg
+del N_fit
+best_reg = min(reg_check, key=reg_check.get)
+verdict = "the default λ = 5 is the lowest" if best_reg == 5.0 else f"λ = {best_reg:g} is lower than the default 5"
+print(f"bias λ under the item-kNN (k = {best_k}, shrinkage λ = {best_lam:g}, damping δ = {best_damping:g}), "
+      "validation RMSE: " + ", ".join(f"λ = {reg:g}: {rmse:.4f}" for reg, rmse in sorted(reg_check.items()))
+      + f"; {verdict}")
+
+# %% [markdown]
+# Now the final model: refit the baseline, the similarities and the counts on the whole training set with the chosen
+# $(k, \lambda, \delta)$, and evaluate on test.
 
 # %%
 with Timer() as t:
@@ -649,14 +733,12 @@ y_test = test["rating"].to_numpy()
 
 
 def rating_bootstrap(pred_a, pred_b, names):
-    """Paired bootstrap over test users of two rating models: each user's mean squared error under both models (a
-    user's ratings are not independent, so the user is the unit that is resampled, and every user counts once).
-
-    paired_bootstrap reads larger values as better, so it gets b's errors first: its difference is b's mean squared
-    error minus a's, positive when a is more accurate, and "a beats b" means a's errors are smaller."""
-    per_user = (pd.DataFrame({"a": (pred_a - y_test) ** 2, "b": (pred_b - y_test) ** 2})
-                .groupby(test["user_id"].to_numpy()).mean())
-    return paired_bootstrap(per_user["b"], per_user["a"], n_boot=N_BOOTSTRAP, seed=SEED, names=names)
+    """Paired bootstrap of two rating models (names: a's, then b's) on the test ratings, as in notebook 01: the
+    difference is a's mean squared error minus b's over all test ratings, so it equals the difference of the squared
+    RMSEs in the tables, and "a beats b" means a's errors are smaller. The ratings of one user are not independent,
+    so whole users are resampled (groups)."""
+    return paired_bootstrap((pred_a - y_test) ** 2, (pred_b - y_test) ** 2, n_boot=N_BOOTSTRAP, seed=SEED,
+                            names=names, groups=test["user_id"], higher_is_better=False)
 
 
 gain = bias_test_rmse - knn_metrics["rmse"]
@@ -667,17 +749,18 @@ print(f"test RMSE: bias baseline (λ = 5) {bias_test_rmse:.4f} -> baseline + ite
       f"{gain_best:.4f} ({gain_best / tuned_test_rmse:.1%}); plain item-kNN was "
       f"{results.get('Item-kNN (adjusted cosine)', 'rating')['rmse']:.4f}.")
 knn_vs_bias = rating_bootstrap(knn_pred, test_pred[tuned_name],
-                               names=("baseline + item-kNN", f"the bias baseline (λ = {tuned_reg:g})"))
-print(f"{knn_vs_bias['verdict']}\n(difference: the baseline's mean squared error minus the kNN's, per test user and "
-      f"averaged over users; the interval resamples users)")
+                               names=("the residual item-kNN", f"the bias baseline (λ = {tuned_reg:g})"))
+print(knn_vs_bias["verdict"])
+print(f"a difference of mean squared errors over all test ratings: {knn_metrics['rmse']:.4f}² − "
+      f"{tuned_test_rmse:.4f}² = {knn_metrics['rmse'] ** 2 - tuned_test_rmse ** 2:+.4f}")
 
 # %% [markdown]
 # How much does the neighbourhood add? The lines above are the honest answer: a few hundredths of a star, a few
-# percent of the RMSE; the paired bootstrap over users (last two lines) says whether that gain is more than the luck
-# of which users and ratings landed in test. Most of what this model knows is already in the biases: going from the
-# global mean to the biases gains far more than going from the biases to biases plus neighbours. That is typical on
-# explicit ratings, and it is why every model of the following chapters is compared with the bias baseline, not only
-# with the global mean.
+# percent of the RMSE; the paired bootstrap over users (the last two lines: its verdict, then the difference it
+# tests, computed from the two RMSEs) says whether that gain is more than the luck of which users and ratings landed
+# in test. Most of what this model knows is already in the biases: going from the global mean to the biases gains
+# far more than going from the biases to biases plus neighbours. That is typical on explicit ratings, and it is why
+# every model of the following chapters is compared with the bias baseline, not only with the global mean.
 #
 # Who gains? Split the test ratings by how active their user is (quartiles of the number of training ratings).
 # Compare the columns row by row: the gain column shows how much the neighbours lower the error in each group, and the
@@ -689,8 +772,9 @@ print(f"{knn_vs_bias['verdict']}\n(difference: the baseline's mean squared error
 # %%
 activity = np.diff(R_train.indptr)[test_u]  # training ratings of the user behind each test rating
 edges = np.quantile(activity, [0, 0.25, 0.5, 0.75, 1]).astype(int)
+# bins (lo, hi]: the first one includes lo, the others start at lo + 1
 quartile = pd.cut(activity, edges, include_lowest=True,
-                  labels=[f"{lo}–{hi}" for lo, hi in zip(edges[:-1], edges[1:])])
+                  labels=[f"{lo + (n > 0)}–{hi}" for n, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]))])
 by_activity = (pd.DataFrame({"user's training ratings": quartile, "bias baseline (λ = 5)": (offset_test - y_test) ** 2,
                              "baseline + item-kNN": (knn_pred - y_test) ** 2})
                .groupby("user's training ratings", observed=True).mean().pow(0.5))
@@ -752,6 +836,12 @@ def neighbour_matrix(idx, sims, k):
                          shape=(n, n))
 
 
+# %% [markdown]
+# The grid: for every $\alpha$ and $k$, fit on the fit part, score for every user the items they have not rated
+# there, and measure NDCG@10 and coverage on validation. Each setting's NDCG is also kept per user, for the noise
+# check that follows.
+
+# %%
 rank_fit_ids, X_fit, C_fit = cooccurrence(fit)
 rank_grid, val_ndcg = [], {}  # val_ndcg[(α, k)]: one validation NDCG@10 per user, for the intervals below
 for alpha in ALPHA_GRID:
@@ -766,19 +856,49 @@ for alpha in ALPHA_GRID:
 rank_grid = pd.DataFrame(rank_grid)
 del C_fit, scores
 pop_val = evaluate_ranking(Popularity().fit(fit).scores, fit, val, k=TOP_N)[f"ndcg@{TOP_N}"]
+print(f"popularity on validation: NDCG@{TOP_N} {pop_val:.4f}")
+rank_grid.pivot(index="alpha", columns="k", values="ndcg").rename_axis(index="α", columns=f"NDCG@{TOP_N} by k")
+
+# %% [markdown]
+# ### Choosing $k$ and $\alpha$, and how far to trust the choice
+# We take the setting with the highest validation NDCG@10. Is its lead more than noise? Every setting is scored on
+# the same validation users, so the yardstick is *paired*: for each other setting, the difference of NDCG@10 from
+# the chosen one user by user, with a bootstrap interval over users. A paired difference is far less noisy than
+# either mean on its own, since a user who is easy for one setting is easy for the other too, and that shared part
+# cancels; so compare settings with these intervals, not with the standard error of one mean.
+
+# %%
 ranked = rank_grid.sort_values("ndcg", ascending=False, kind="stable")
 best_rank = ranked.iloc[0]
 best_alpha, best_rank_k = float(best_rank["alpha"]), int(best_rank["k"])
 best_per_user = val_ndcg[best_alpha, best_rank_k]
-best_se = best_per_user.std() / np.sqrt(len(best_per_user))  # standard error of a mean over validation users
+label = lambda row: f"k = {int(row['k'])}, α = {row['alpha']:g}"
+print(f"chosen on validation: {label(best_rank)}: NDCG@{TOP_N} {best_rank['ndcg']:.4f} over {len(best_per_user)} "
+      f"validation users (popularity {pop_val:.4f})")
+noise_rows = []
+for n, (_, other) in enumerate(ranked.iloc[1:].iterrows()):
+    versus = paired_bootstrap(best_per_user, val_ndcg[other["alpha"], int(other["k"])], n_boot=N_BOOTSTRAP, seed=SEED,
+                              names=(label(best_rank), label(other)))
+    if n == 0:
+        print(f"against the runner-up: {versus['verdict']}")
+    noise_rows.append({"setting B": label(other), "alpha": other["alpha"], "k": int(other["k"]),
+                       f"NDCG@{TOP_N}": other["ndcg"], "chosen − B": versus["diff"], "95% low": versus["low"],
+                       "95% high": versus["high"], "within noise": "within noise" in versus["verdict"]})
+noise_check = pd.DataFrame(noise_rows).set_index("setting B")
+within_noise = noise_check[noise_check["within noise"]]
+print(f"settings within noise of the chosen one (paired bootstrap over validation users): "
+      f"{'; '.join(within_noise.index) if len(within_noise) else 'none'}")
+display(noise_check.drop(columns=["alpha", "k"]).round(4))
 
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
 for alpha, part in rank_grid.groupby("alpha"):
     axes[0].plot(part["k"], part["ndcg"], marker="o", ms=3, label=f"α = {alpha:g}")
     axes[1].plot(part["k"], part["coverage"], marker="o", ms=3, label=f"α = {alpha:g}")
 axes[0].axhline(pop_val, color="grey", ls="--", label="popularity")
-axes[0].errorbar([best_rank_k], [best_rank["ndcg"]], yerr=1.96 * best_se, fmt="k*", ms=12, capsize=4,
-                 label="chosen (± 1.96 standard errors)")
+axes[0].plot(within_noise["k"], within_noise[f"NDCG@{TOP_N}"], "o", mfc="none", mec="k", ms=9,
+             label="within noise of the chosen one (paired)")
+axes[0].plot([best_rank_k], [best_rank["ndcg"]], "k*", ms=12, label="chosen")
 for ax, what in zip(axes, [f"validation NDCG@{TOP_N}", f"catalogue coverage@{TOP_N}"]):
     ax.set_xscale("log")
     ax.set_xlabel("neighbours per item k (log scale)")
@@ -788,36 +908,20 @@ axes[0].set_title("Accuracy")
 axes[1].set_title("Share of the catalogue ever recommended")
 fig.suptitle("Top-K item-kNN on validation", y=1.03)
 plt.show()
-print(f"chosen on validation: k = {best_rank_k}, α = {best_alpha:g}: NDCG@{TOP_N} {best_rank['ndcg']:.4f} "
-      f"± {best_se:.4f} (standard error over {len(best_per_user)} validation users; popularity {pop_val:.4f})")
-label = lambda row: f"k = {int(row['k'])}, α = {row['alpha']:g}"
-within_noise = []
-for n, (_, other) in enumerate(ranked.iloc[1:].iterrows()):
-    versus = paired_bootstrap(best_per_user, val_ndcg[other["alpha"], int(other["k"])], n_boot=N_BOOTSTRAP, seed=SEED,
-                              names=(label(best_rank), label(other)))
-    if n == 0:
-        print(f"against the runner-up: {versus['verdict']}")
-    if versus["low"] <= 0:
-        within_noise.append(label(other))
-print(f"settings within noise of the chosen one (paired bootstrap over validation users): "
-      f"{'; '.join(within_noise) if within_noise else 'none'}")
 print(f"at k = {best_rank_k}: " + "; ".join(f"α = {row['alpha']:g}: NDCG@{TOP_N} {row['ndcg']:.4f}, coverage "
                                             f"{row['coverage']:.3f}" for _, row in
                                             rank_grid[rank_grid["k"] == best_rank_k].iterrows()))
-rank_grid.pivot(index="alpha", columns="k", values="ndcg").rename_axis(index="α", columns=f"NDCG@{TOP_N} by k")
 
 # %% [markdown]
-# Read the curves with their noise. Each validation NDCG is a mean over a few hundred users; compare its standard
-# error (printed, and the bar on the star) with the gaps between neighbouring $k$ in the table. The paired bootstrap
-# lines say whether the chosen setting's lead over the runner-up, and over each other setting, is more than noise.
-# Where it is not, the grid does not tell those settings apart: we still take the best one on validation, as the
-# rule says, but the choice among them is a coin toss, not a finding (on `ml-latest-small`, $k = 50$ against
-# $k = 200$ is such a case). What does stand out on `ml-latest-small` is a low $\alpha$: none of the $\alpha = 0.3$
-# settings is within noise of the chosen one. It recommends more of the catalogue (coverage, right, and the last line)
-# but less accurately: under this protocol popular items are likely to be watched, so fighting popularity costs NDCG.
-# A later chapter returns to that trade-off. Now refit on the whole training set with the chosen $k$ and $\alpha$
-# and evaluate on test, against popularity, notebook 01's ranking baseline (within noise there of the biases tuned
-# for NDCG):
+# Read the paired table and the circles in the left panel together. A setting whose interval contains 0 cannot be told
+# apart from the chosen one by this grid: we still take the best one on validation, as the rule says, but the choice
+# among those settings is a coin toss, not a finding (the runner-up line says whether the runner-up is one of them).
+# What does stand out on `ml-latest-small` is a low $\alpha$: none of the $\alpha = 0.3$ settings is within noise of
+# the chosen one. It recommends more of the catalogue (coverage, right, and the last line) but less accurately: under
+# this protocol popular items are likely to be watched, so fighting popularity costs NDCG. Notebook 09 (beyond
+# accuracy) returns to that trade-off. Now refit on the whole training set with the chosen $k$ and $\alpha$ and
+# evaluate on test, against popularity, notebook 01's ranking baseline (within noise there of the biases tuned for
+# NDCG):
 
 # %%
 with Timer() as t:
@@ -851,9 +955,9 @@ print(f"NDCG@{TOP_N} on test: {knn_vs_pop['verdict']}")
 #    less data.
 #
 # The cell below walks from one protocol to the other in three steps (step B swaps two sets at once, so it changes
-# both the relevant and the unlabelled items per user; C and D change one thing each), and then shows NDCG@10 against
-# the number of relevant items. It reads test labels only to explain two numbers already computed: nothing is chosen
-# from it.
+# both the relevant and the unlabelled items per user; C and D change one thing each); the one after it shows NDCG@10
+# against the number of relevant items. They read test labels only to explain two numbers already computed: nothing
+# is chosen from them.
 
 # %%
 def in_train_order(fit_scores):
@@ -885,6 +989,11 @@ print(f"NDCG@{TOP_N} from validation to test: {steps[ndcg].iloc[0]:.4f} -> {step
       + ", ".join(f"{step[0]} {delta:+.4f}" for step, delta in change.items())
       + f"; the largest step is {change.idxmax()[0]}")
 
+# %% [markdown]
+# Now the number of relevant items at work: validation NDCG@10 and test NDCG@10 by how many relevant items a user has
+# in that part, with the number of users in each bin.
+
+# %%
 n_relevant = {"validation": val.groupby("user_id").size(), "test": test.groupby("user_id").size()}
 per_user_ndcg = {"validation": best_per_user, "test": test_ndcg["item-kNN top-K"]}
 edges, bin_names = [0, 5, 10, 20, 50, 100, np.inf], ["1–5", "6–10", "11–20", "21–50", "51–100", "over 100"]
@@ -1040,10 +1149,14 @@ check(knn_rating, [
 # Every model of this chapter, on the standard test split (rating models by RMSE, the top-K model by NDCG@10), next to
 # the strongest models of notebook 01 on the same protocols, marked [01]: the global mean, the bias baseline with its
 # validation-tuned λ (both recomputed in section 4 as notebook 01 does) and popularity; the unmarked λ = 5 bias row is
-# this notebook's own residual baseline. Below the tables, each model against that strongest earlier model, with a paired-bootstrap
-# interval over test users: for ratings the difference is the baseline's mean squared error minus the model's, per
-# user and averaged over users (positive: the model's errors are smaller), for ranking the model's NDCG@10 minus
-# popularity's. "Better" and "worse" mean that the interval excludes 0.
+# this notebook's own residual baseline. Below the tables, each model against that strongest earlier model, with a
+# paired-bootstrap interval over test users. The difference is always the model's value minus the earlier model's
+# (A − B, as every verdict in the course prints it): for ratings a difference of mean squared errors over all test
+# ratings, so *negative* means the model's errors are smaller; for ranking a difference of NDCG@10, so *positive*
+# means the model ranks better. "Better" and "worse" say which way the interval excludes 0, "within noise" that it
+# contains 0. The intervals resample test users for one fit of each model. None of these models has a random start
+# (they are counts, averages and closed-form fits), so a refit gives the same model: the intervals measure the luck of
+# which users and ratings landed in test, which is all the noise there is here.
 
 # %%
 rating_results = pd.concat([baselines[["rmse", "mae"]].rename(index=lambda name: name if "λ = 5" in name else f"{name} [01]"),
@@ -1055,11 +1168,13 @@ with pd.option_context("display.width", 200, "display.max_colwidth", None):
 comparisons = {name: rating_bootstrap(pred, test_pred[tuned_name], names=(name, "the bias baseline"))
                for name, pred in test_pred.items() if name != tuned_name}
 comparisons["Item-kNN top-K (co-occurrence cosine)"] = knn_vs_pop
+verdict_word = lambda c: ("better" if c["verdict"].startswith(f"{c['names'][0]} beats") else
+                          "worse" if c["verdict"].startswith(f"{c['names'][1]} beats") else "within noise")
 verdicts = pd.DataFrame([
-    {"model": name, "compared with": "popularity (NDCG@10)" if name.startswith("Item-kNN top-K")
-     else f"bias baseline, λ = {tuned_reg:g} (squared error)", "difference": c["diff"], "95% low": c["low"],
-     "95% high": c["high"], "verdict": "better" if c["low"] > 0 else "worse" if c["high"] < 0 else "within noise"}
-    for name, c in comparisons.items()]).set_index("model")
+    {"model (A)": name, "compared with (B)": "popularity (NDCG@10)" if name.startswith("Item-kNN top-K")
+     else f"bias baseline, λ = {tuned_reg:g} (squared error)", "difference A − B": c["diff"], "95% low": c["low"],
+     "95% high": c["high"], "verdict": verdict_word(c)}
+    for name, c in comparisons.items()]).set_index("model (A)")
 with pd.option_context("display.max_colwidth", None, "display.width", 200):
     display(verdicts.round(4))
 
@@ -1084,11 +1199,12 @@ plt.show()
 # - For top-K ranking, item-kNN on binarised co-occurrence is a strong, cheap recommender: on `ml-latest-small` well
 #   above popularity (with the interval of section 7), and every recommendation comes with its reasons.
 # - Hyper-parameters are chosen on a validation split carved from train; the test split is used once per model.
-#   Validation differences smaller than their bootstrap interval are noise: the setting chosen among them is one
-#   good setting, not the best. Validation and test numbers measure different tasks (section 7) and are not compared
+#   A validation difference whose paired bootstrap interval contains 0 is noise: the setting chosen among such
+#   settings is one good setting, not the best. Validation and test numbers measure different tasks (section 7) and are not compared
 #   with each other.
 #
-# Next, notebook 03 learns the similarities instead of computing them: matrix factorisation.
+# Next, notebook 03, matrix factorisation: instead of computing similarities it learns a vector per user and per
+# item, and their dot products do the work that the neighbours do here.
 #
 # ## References
 # - Paul Resnick, Neophytos Iacovou, Mitesh Suchak, Peter Bergstrom and John Riedl. 1994. GroupLens: an open
