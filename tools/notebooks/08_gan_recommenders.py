@@ -553,9 +553,10 @@ NO_D, ABLATION = "CFGAN's no-D twin", "CFGAN without ZR/PM"
 variants = {"CFGAN": {}, NO_D: {"adversarial": False}, ABLATION: {"zr_pm": False}}
 runs = {name: train_variant(name, **kwargs) for name, kwargs in variants.items()}
 cfgan = runs["CFGAN"][2]  # the refitted CFGAN, scored on test below
-for name, (run, check, refit, secs) in runs.items():
-    print(f"{name}: best validation NDCG@{K} {max(check.history):.4f} after {check.best_epoch} epochs (ran "
-          f"{check.log.ran} of ≤ {CF_MAX_EPOCHS}); refit on train for {check.best_epoch} epochs; {secs:.0f} s in all")
+for name, (run, val_check, refit, secs) in runs.items():  # (not `check`: that name is the exercises' checker)
+    print(f"{name}: best validation NDCG@{K} {max(val_check.history):.4f} after {val_check.best_epoch} epochs (ran "
+          f"{val_check.log.ran} of ≤ {CF_MAX_EPOCHS}); refit on train for {val_check.best_epoch} epochs; {secs:.0f} s "
+          "in all")
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.4))
@@ -568,8 +569,8 @@ for ax, name in zip(axes[:2], ["CFGAN", ABLATION]):
     ax.axhline(np.log(2), color="C1", ls=":", lw=1, label="ln 2")
     ax.set(xlabel="epoch", ylabel="epoch mean", title=f"{name}: losses (same y-axis)")
     ax.legend(fontsize=8)
-for name, (run, check, refit, secs) in runs.items():
-    axes[2].plot(check.epochs, check.history, marker="o", ms=3, label=name)
+for name, (run, val_check, refit, secs) in runs.items():
+    axes[2].plot(val_check.epochs, val_check.history, marker="o", ms=3, label=name)
 axes[2].axhline(val_ndcg["Popularity"], color="grey", ls=":", label="Popularity")
 axes[2].set(xlabel="epoch", ylabel=f"validation NDCG@{K}", title="Validation checks (inner → validation)")
 axes[2].legend(fontsize=8)
