@@ -162,9 +162,11 @@ else:
     print(f"{DATASET} holds no half-star rating at all: every rating was given on a whole-star scale.")
 
 # %% [markdown]
-# Read the rows together: the overall share of whole stars mixes a time when nothing else could be chosen with a
-# time when half stars could, so it says as much about the interface as about taste (a dataset collected before 2003,
-# such as ml-100k, has whole stars only).
+# Read the rows together: none of the 29,930 ratings given before the first half star is a half star, and 42.9% of
+# the 70,906 given from then on are. The overall share of whole stars (70%) mixes a time when nothing else could be
+# chosen with a time when half stars could, so it says as much about the interface as about taste; once half stars
+# could be chosen, whole stars are still the majority (57%). A dataset collected before 2003, such as ml-100k, has
+# whole stars only.
 #
 # ## 5. The long tail
 # Sort the movies from most to least rated. A few blockbusters collect a large share of all ratings; most movies have
@@ -258,7 +260,9 @@ print(f"Largest fall: {change.index[0]}; largest rise: {change.index[-1]}.")
 
 # %% [markdown]
 # Read the lines with the printed shares: the genre mix of the catalogue is not fixed; it moves with the release
-# decade (a shaded last point covers only part of its decade, so read it with care). Why a recommender course cares:
+# decade. Romance falls from 0.35 of the 1930s' movies to 0.11 of the 2010s', Drama from 0.54 to 0.39, while Action
+# rises from 0.06 to 0.24 and Thriller from 0.08 to 0.22 (the shaded last point covers only part of its decade, so
+# read it with care). Why a recommender course cares:
 # genres are item *content*, and what a genre label says about a movie, and how common the genre is, depends on when
 # the movie was made. So the content models of notebook 05, which build item vectors from titles, genres and tags,
 # read the release year beside them.

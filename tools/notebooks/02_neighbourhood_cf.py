@@ -13,16 +13,17 @@
 #   similarities that rest on few co-ratings; tune the number of neighbours $k$ and the shrinkage on a validation split;
 # - turn item similarities into a top-K recommender, and explain its recommendations with real titles.
 #
-# **Prerequisites:** notebook 01 (splits, RMSE, NDCG@10, the bias baseline). **Time:** about 1 minute on a 2-core CPU
-# at the default parameters, with about 2 GB of memory at its peak (no GPU needed: nothing here is trained by gradient
-# descent).
+# **Prerequisites:** notebook 01 (splits, RMSE, NDCG@10, the bias baseline). **Time:** about 75 seconds on a
+# 2-core CPU at the default parameters (the last recorded run), with about 1.6 GiB of memory at its peak (the estimate
+# printed after loading the data; no GPU needed: nothing here is trained by gradient descent).
 #
 # **Data sets.** The notebook keeps *dense* matrices in memory: item × item (similarities, co-rating counts,
 # co-occurrences, 4 bytes × items² each), user × user (the user-based similarities, two at once while they are
 # computed, 4 bytes × users² each) and users × items (score arrays). Right after loading the data it adds up the
 # most it holds at once, in every section, prints the total for your `DATASET`, and stops there with a message if
-# the machine has too little. `ml-latest-small`, `ml-100k` and `ml-1m` fit on a laptop; with `ml-25m` (about
-# 160,000 users) the two user × user matrices alone would take about 200 GiB.
+# the machine has too little. `ml-latest-small`, `ml-100k` and `ml-1m` fit on a laptop; with `ml-25m` the two user ×
+# user matrices alone exceed a laptop's memory many times over: there the check stops the notebook, and its message
+# gives the total it would need.
 
 # %% tags=["parameters"]
 SEED = 42  # seeds every random number generator
@@ -755,8 +756,8 @@ print(f"a difference of mean squared errors over all test ratings: {knn_metrics[
       f"{tuned_test_rmse:.4f}² = {knn_metrics['rmse'] ** 2 - tuned_test_rmse ** 2:+.4f}")
 
 # %% [markdown]
-# How much does the neighbourhood add? The lines above are the honest answer: a few hundredths of a star, a few
-# percent of the RMSE; the paired bootstrap over users (the last two lines: its verdict, then the difference it
+# How much does the neighbourhood add? The lines above are the honest answer: about two hundredths of a star, under
+# 3% of the RMSE; the paired bootstrap over users (the last two lines: its verdict, then the difference it
 # tests, computed from the two RMSEs) says whether that gain is more than the luck of which users and ratings landed
 # in test. Most of what this model knows is already in the biases: going from the global mean to the biases gains
 # far more than going from the biases to biases plus neighbours. That is typical on explicit ratings, and it is why
@@ -764,8 +765,8 @@ print(f"a difference of mean squared errors over all test ratings: {knn_metrics[
 #
 # Who gains? Split the test ratings by how active their user is (quartiles of the number of training ratings).
 # Compare the columns row by row: the gain column shows how much the neighbours lower the error in each group, and the
-# line under the table counts the groups where they help. The groups hold equal numbers of test *ratings*, not of
-# users (the first two columns count both): the most active group is a handful of heavy users. The gains carry no
+# line under the table counts the groups where they help. The groups hold about equal numbers of test *ratings*, not
+# of users (the first two columns count both): the most active group is a handful of heavy users. The gains carry no
 # intervals, so neither their order nor their signs is tested: read the table as a description of this split, not as
 # proof that the neighbours help every group.
 
@@ -916,6 +917,8 @@ print(f"at k = {best_rank_k}: " + "; ".join(f"α = {row['alpha']:g}: NDCG@{TOP_N
 # Read the paired table and the circles in the left panel together. A setting whose interval contains 0 cannot be told
 # apart from the chosen one by this grid: we still take the best one on validation, as the rule says, but the choice
 # among those settings is a coin toss, not a finding (the runner-up line says whether the runner-up is one of them).
+# The first row outside them, $k = 400$, $\alpha = 0.5$, is a borderline case: its interval's low end rounds to
+# 0.0000 in the table, and the bootstrap counts it as just clear of 0.
 # What does stand out on `ml-latest-small` is a low $\alpha$: none of the $\alpha = 0.3$ settings is within noise of
 # the chosen one. It recommends more of the catalogue (coverage, right, and the last line) but less accurately: under
 # this protocol popular items are likely to be watched, so fighting popularity costs NDCG. Notebook 09 (beyond
@@ -1154,9 +1157,10 @@ check(knn_rating, [
 # (A − B, as every verdict in the course prints it): for ratings a difference of mean squared errors over all test
 # ratings, so *negative* means the model's errors are smaller; for ranking a difference of NDCG@10, so *positive*
 # means the model ranks better. "Better" and "worse" say which way the interval excludes 0, "within noise" that it
-# contains 0. The intervals resample test users for one fit of each model. None of these models has a random start
-# (they are counts, averages and closed-form fits), so a refit gives the same model: the intervals measure the luck of
-# which users and ratings landed in test, which is all the noise there is here.
+# contains 0. Every interval resamples users (or events) from one training run; it leaves out the randomness of
+# training. Here that part is nil: none of these models has a random start (they are counts, averages and
+# closed-form fits), so a refit gives the same model, and the intervals measure the luck of which users and ratings
+# landed in test, which is all the noise there is here.
 
 # %%
 rating_results = pd.concat([baselines[["rmse", "mae"]].rename(index=lambda name: name if "λ = 5" in name else f"{name} [01]"),
