@@ -79,3 +79,17 @@ def require_finite_array(values, name: str) -> np.ndarray:
     if bad.any():
         raise ValueError(f"{name} holds {int(bad.sum())} NaN or infinite value(s); drop or fill them first")
     return arr
+
+
+def require_time_order(frame, what: str = "rating") -> None:
+    """Refuse timestamps that cannot be ordered as times (used by the splits and the histories): text, which sorts
+    as text ('9' after '10'), booleans, and missing values. ``what`` names one row in the messages."""
+    ts = frame["timestamp"]
+    numeric = pd.api.types.is_numeric_dtype(ts) and not pd.api.types.is_bool_dtype(ts)
+    if not (numeric or pd.api.types.is_datetime64_any_dtype(ts) or pd.api.types.is_timedelta64_dtype(ts)):
+        raise TypeError(f"timestamp has dtype {ts.dtype}, not numbers or datetimes, so it would be ordered as text "
+                        "('9' after '10'); convert it first, e.g. df.assign(timestamp=pd.to_numeric(df['timestamp'])) "
+                        "or pd.to_datetime(df['timestamp']) for dates")
+    if ts.isna().any():
+        raise ValueError(f"{int(ts.isna().sum())} {what}(s) have no timestamp; ordering by time needs every time: "
+                         "drop or fill them first")

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .checks import require_columns, require_finite_array, require_positive_int
+from .checks import require_columns, require_finite_array, require_positive_int, require_time_order
 
 
 def _mixed_ids(what: str, values, column: str = "user_id") -> TypeError:
@@ -150,15 +150,7 @@ def time_ordered(frame: pd.DataFrame) -> pd.DataFrame:
     ``leave_last_out`` and ``sequential_split`` use it too). Timestamps must be numbers or datetimes."""
     require_columns(frame, ["user_id", "item_id", "timestamp"], "interactions")
     _require_one_id_kind(frame, "interactions")
-    ts = frame["timestamp"]
-    numeric = pd.api.types.is_numeric_dtype(ts) and not pd.api.types.is_bool_dtype(ts)
-    if not (numeric or pd.api.types.is_datetime64_any_dtype(ts) or pd.api.types.is_timedelta64_dtype(ts)):
-        raise TypeError(f"timestamp has dtype {ts.dtype}, not numbers or datetimes, so it would be ordered as text "
-                        "('9' after '10'); convert it first, e.g. df.assign(timestamp=pd.to_numeric(df['timestamp'])) "
-                        "or pd.to_datetime(df['timestamp']) for dates")
-    if ts.isna().any():
-        raise ValueError(f"{int(ts.isna().sum())} interaction(s) have no timestamp; a history "
-                         "needs every time: drop or fill them first")
+    require_time_order(frame, "interaction")
     return frame.sort_values(["user_id", "timestamp", "item_id"], kind="stable").reset_index(drop=True)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .checks import require_columns, require_fraction, require_positive_int, require_seed
+from .checks import require_columns, require_fraction, require_positive_int, require_seed, require_time_order
 
 
 def _require_unique_pairs(ratings: pd.DataFrame) -> None:
@@ -31,19 +31,6 @@ def _require_unique_pairs(ratings: pd.DataFrame) -> None:
                          f"{first[1]}: a split could put one copy in train and the other in test. Keep one row per "
                          "pair first, e.g. ratings.sort_values('timestamp').drop_duplicates(['user_id', 'item_id'], "
                          "keep='last') (notebook 01, §1)")
-
-
-def require_time_order(ratings: pd.DataFrame) -> None:
-    """Refuse timestamps that cannot be ordered as times: text ('9' > '10' as text) or missing values."""
-    ts = ratings["timestamp"]
-    numeric = pd.api.types.is_numeric_dtype(ts) and not pd.api.types.is_bool_dtype(ts)
-    if not (numeric or pd.api.types.is_datetime64_any_dtype(ts)):
-        raise TypeError(f"timestamp has dtype {ts.dtype}, not numbers or datetimes, so it would be ordered as text "
-                        "('9' after '10'); convert it first, e.g. ratings.assign(timestamp=pd.to_numeric("
-                        "ratings.timestamp)) or pd.to_datetime(...)")
-    if ts.isna().any():
-        raise ValueError(f"{int(ts.isna().sum())} rating(s) have no timestamp; ordering by time needs every time: "
-                         "drop or fill them first")
 
 
 def _by_mask(ratings: pd.DataFrame, test_mask: np.ndarray):
