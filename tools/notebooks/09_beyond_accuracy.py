@@ -348,6 +348,7 @@ def candidates(scores, fit_frame, users, n=N_CANDIDATES):
     return items, (raw - low) / np.where(high > low, high - low, 1.0)
 
 
+# %%
 def genre_sets(items):
     """(users, n, genres) binary genre indicators of candidate movies."""
     return genre_features.loc[items.ravel()].to_numpy().reshape(items.shape + (len(genre_names),))
@@ -365,6 +366,7 @@ def kl_divergence(p, q_tilde):
     return np.where(safe, p * np.log(np.where(safe, p, 1.0) / np.where(safe, q_tilde, 1.0)), 0.0).sum(-1)
 
 
+# %%
 def mmr(rel, sim, lam, k=K):
     """MMR for every user at once: rel (users, n) in [0, 1], sim (users, n, n); returns (users, k) positions."""
     n_users, n = rel.shape
@@ -379,6 +381,7 @@ def mmr(rel, sim, lam, k=K):
     return chosen
 
 
+# %%
 def genre_shares(G):
     """Each movie spreads one unit evenly over its genres (rows of zeros stay zero)."""
     return G / np.maximum(G.sum(-1, keepdims=True), 1)
@@ -908,6 +911,14 @@ print(f"attention and IG name the same top movie for {agree:.0%} of the users")
 # notebook does not train one.
 
 # %%
+def example_losses(p_u, q_i, b_i, q_j, b_j):
+    """BPR loss of each example (the rows it touches): its positive against its negatives."""
+    positive = ops.sum(p_u * q_i, -1) + b_i[:, 0]  # (batch,)
+    negative = ops.einsum("bd,bnd->bn", p_u, q_j) + b_j[..., 0]  # (batch, negatives)
+    return ops.sum(ops.softplus(negative - positive[:, None]), -1)
+
+
+# %%
 class DPMF(keras.Model):
     """Matrix factorisation with item biases trained by DP-SGD (``noise_multiplier=0``, ``clip=None``: plain SGD)."""
 
@@ -926,18 +937,12 @@ class DPMF(keras.Model):
         return ops.convert_to_numpy(ops.take(self.P, np.asarray(user_idx), 0) @ ops.transpose(self.Q)
                                     + ops.transpose(self.b))
 
-    def example_losses(self, p_u, q_i, b_i, q_j, b_j):
-        """BPR loss of each example: its positive against its negatives."""
-        positive = ops.sum(p_u * q_i, -1) + b_i[:, 0]  # (batch,)
-        negative = ops.einsum("bd,bnd->bn", p_u, q_j) + b_j[..., 0]  # (batch, negatives)
-        return ops.sum(ops.softplus(negative - positive[:, None]), -1)
-
     def train_step(self, data):
         u, i, j = data[0]  # users and positive movies (batch,), negatives (batch, negatives), as indices
         with tf.GradientTape() as tape:
             rows = [ops.take(self.P, u, 0), ops.take(self.Q, i, 0), ops.take(self.b, i, 0), ops.take(self.Q, j, 0),
                     ops.take(self.b, j, 0)]  # the rows each example touches
-            losses = self.example_losses(*rows)
+            losses = example_losses(*rows)
             total = ops.sum(losses)
         g_p, g_q, g_b, g_qj, g_bj = tape.gradient(total, rows)  # row b of each is example b's own gradient
         if self.clip is not None:  # clip each example's gradient (all its rows together) to norm C
@@ -959,6 +964,7 @@ class DPMF(keras.Model):
         return {"loss": ops.mean(losses)}
 
 
+# %%
 class PoissonBatches(keras.utils.PyDataset):
     """Each step: every training interaction independently with probability q, with uniformly drawn negatives that
     differ from the positive and from each other."""
@@ -983,6 +989,7 @@ class PoissonBatches(keras.utils.PyDataset):
         return (u.astype("int32"), i.astype("int32"), j.astype("int32")),
 
 
+# %%
 pairs = np.argwhere(X_tr > 0).astype(np.int32)  # (user, movie) training interactions: the examples
 N = len(pairs)
 q = min(1.0, DP_BATCH / N)
