@@ -63,6 +63,19 @@ def test_notebooks_match_their_sources():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_no_code_cell_is_over_40_lines():
+    """The course's rule: no code cell over 40 non-blank lines (the parameters cell aside); split it, or move what a
+    learner need not read to the package."""
+    long = []
+    for path in sorted((PROJECT / "notebooks").glob("*.ipynb")):
+        for i, c in enumerate(json.loads(path.read_text())["cells"]):
+            source = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+            lines = sum(1 for line in source.split("\n") if line.strip())
+            if c["cell_type"] == "code" and "parameters" not in c["metadata"].get("tags", []) and lines > 40:
+                long.append(f"{path.name} cell {i} ({lines} lines)")
+    assert not long, "code cells over 40 lines: " + "; ".join(long)
+
+
 def test_committed_notebooks_are_executed_in_order_without_errors():
     for path in sorted((PROJECT / "notebooks").glob("*.ipynb")):
         nb = json.loads(path.read_text())

@@ -87,7 +87,6 @@ if PROFILE == "reference":  # every neural model at its validation-chosen settin
 if SMOKE:  # a quick end-to-end check (the tests use it): the same data and splits, far less training
     TOY_STEPS, TOY_COLLAPSE_STEPS, TOY_LOG_EVERY, TOY_COLLAPSE_G_STEPS = 20, 20, 10, 2
     CF_MAX_EPOCHS, CF_EVERY, CF_PATIENCE, EASE_GRID = 2, 1, 1, [200]
-    CF_HIDDEN_G, CF_HIDDEN_D, CF_BATCH = 64, 32, 61  # 61: ten equal batches of the 610 users, one traced shape
     VAE_SETTINGS = {**VAE_SETTINGS, "anneal_epochs": 1, "hidden": 64, "latent": 16, "batch_size": 122}
     VAE_MAX_EPOCHS, VAE_EVERY, VAE_PATIENCE = 2, 1, 1
     WMF_SETTINGS = {**WMF_SETTINGS, "factors": 16, "iterations": 2}
