@@ -119,14 +119,35 @@ def _shows_a_figure(source: str) -> bool:
                for n in ast.walk(tree))
 
 
+def _only_conditional(source: str) -> bool:
+    """Whether every top-level ``plt.show()`` of a cell sits inside an ``if``: such a cell may rightly draw nothing
+    (e.g. ``if search_log is not None:``), and is then held to nothing only when it printed nothing at all."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    guarded = {id(n) for d in ast.walk(tree) if isinstance(d, ast.If) for n in ast.walk(d) if n is not d}
+    shows = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func) == "plt.show"]
+    return bool(shows) and all(id(n) in guarded for n in shows)
+
+
 def test_every_committed_figure_has_its_image():
     """A notebook executed with a non-interactive backend (MPLBACKEND=Agg inherited by the kernel) keeps its text but
     loses every figure (notebook 10 was committed so once): each cell that shows a figure must hold a PNG."""
     for path in sorted((PROJECT / "notebooks").glob("*.ipynb")):
         nb = json.loads(path.read_text())
         blank = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and _shows_a_figure("".join(c["source"]))
-                 and not any("image/png" in o.get("data", {}) for o in c["outputs"])]
+                 and not any("image/png" in o.get("data", {}) for o in c["outputs"])
+                 and not (_only_conditional("".join(c["source"])) and not c["outputs"])]
         assert not blank, f"{path.name}: cells {blank} show a figure but hold no image; re-execute the notebook"
+
+
+def test_a_figure_inside_an_if_is_conditional():
+    assert _only_conditional("if log is not None:\n    plt.plot(log)\n    plt.show()\n")
+    assert not _only_conditional("plt.plot(x)\nplt.show()\n")
+    assert not _only_conditional("if a:\n    plt.show()\nplt.show()\n")
 
 
 def test_a_cell_that_calls_plt_show_only_inside_a_function_draws_nothing():
