@@ -105,31 +105,46 @@ def test_committed_notebooks_carry_no_build_bookkeeping():
             assert set(c["metadata"]) <= {"tags"}, f"{path.name} cell {c.get('id')}: {sorted(c['metadata'])}"
 
 
-def _shows_a_figure(source: str) -> bool:
-    """Whether a cell draws a figure when it runs: ``plt.show()`` called outside any function or class it defines."""
-    import ast
-
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:  # a cell with IPython magics
-        return "plt.show()" in source
-    inside = {id(n) for d in ast.walk(tree) if isinstance(d, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
-              for n in ast.walk(d) if n is not d}
-    return any(isinstance(n, ast.Call) and ast.unparse(n.func) == "plt.show" and id(n) not in inside
-               for n in ast.walk(tree))
-
-
-def _only_conditional(source: str) -> bool:
-    """Whether every top-level ``plt.show()`` of a cell sits inside an ``if``: such a cell may rightly draw nothing
-    (e.g. ``if search_log is not None:``), and is then held to nothing only when it printed nothing at all."""
+def _parsed_show_calls(source: str):
+    """A cell's syntax tree and its ``plt.show()`` calls, or None for a cell that does not parse (IPython magics)."""
     import ast
 
     try:
         tree = ast.parse(source)
     except SyntaxError:
+        return None
+    return tree, [n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func) == "plt.show"]
+
+
+def _nested_in(tree, kinds) -> set:
+    """The ids of the nodes that sit inside a node of one of ``kinds`` (a function, an ``if``, ...)."""
+    import ast
+
+    return {id(n) for d in ast.walk(tree) if isinstance(d, kinds) for n in ast.walk(d) if n is not d}
+
+
+def _shows_a_figure(source: str) -> bool:
+    """Whether a cell draws a figure when it runs: ``plt.show()`` called outside any function or class it defines."""
+    import ast
+
+    parsed = _parsed_show_calls(source)
+    if parsed is None:
+        return "plt.show()" in source
+    tree, shows = parsed
+    inside = _nested_in(tree, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+    return any(id(n) not in inside for n in shows)
+
+
+def _only_conditional(source: str) -> bool:
+    """Whether every ``plt.show()`` of a cell sits inside an ``if``: such a cell may rightly draw nothing (e.g.
+    ``if search_log is not None:``), and is then held to nothing only when it printed nothing at all."""
+    import ast
+
+    parsed = _parsed_show_calls(source)
+    if parsed is None:
         return False
-    guarded = {id(n) for d in ast.walk(tree) if isinstance(d, ast.If) for n in ast.walk(d) if n is not d}
-    shows = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func) == "plt.show"]
+    tree, shows = parsed
+    guarded = _nested_in(tree, ast.If)
     return bool(shows) and all(id(n) in guarded for n in shows)
 
 
