@@ -105,47 +105,18 @@ def test_committed_notebooks_carry_no_build_bookkeeping():
             assert set(c["metadata"]) <= {"tags"}, f"{path.name} cell {c.get('id')}: {sorted(c['metadata'])}"
 
 
-def _parsed_show_calls(source: str):
-    """A cell's syntax tree and its ``plt.show()`` calls, or None for a cell that does not parse (IPython magics)."""
-    import ast
-
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return None
-    return tree, [n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func) == "plt.show"]
-
-
-def _nested_in(tree, kinds) -> set:
-    """The ids of the nodes that sit inside a node of one of ``kinds`` (a function, an ``if``, ...)."""
-    import ast
-
-    return {id(n) for d in ast.walk(tree) if isinstance(d, kinds) for n in ast.walk(d) if n is not d}
-
-
 def _shows_a_figure(source: str) -> bool:
     """Whether a cell draws a figure when it runs: ``plt.show()`` called outside any function or class it defines."""
     import ast
 
-    parsed = _parsed_show_calls(source)
-    if parsed is None:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # a cell with IPython magics
         return "plt.show()" in source
-    tree, shows = parsed
-    inside = _nested_in(tree, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
-    return any(id(n) not in inside for n in shows)
-
-
-def _only_conditional(source: str) -> bool:
-    """Whether every ``plt.show()`` of a cell sits inside an ``if``: such a cell may rightly draw nothing (e.g.
-    ``if search_log is not None:``), and is then held to nothing only when it printed nothing at all."""
-    import ast
-
-    parsed = _parsed_show_calls(source)
-    if parsed is None:
-        return False
-    tree, shows = parsed
-    guarded = _nested_in(tree, ast.If)
-    return bool(shows) and all(id(n) in guarded for n in shows)
+    inside = {id(n) for d in ast.walk(tree) if isinstance(d, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+              for n in ast.walk(d) if n is not d}
+    return any(isinstance(n, ast.Call) and ast.unparse(n.func) == "plt.show" and id(n) not in inside
+               for n in ast.walk(tree))
 
 
 def test_every_committed_figure_has_its_image():
@@ -154,15 +125,8 @@ def test_every_committed_figure_has_its_image():
     for path in sorted((PROJECT / "notebooks").glob("*.ipynb")):
         nb = json.loads(path.read_text())
         blank = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and _shows_a_figure("".join(c["source"]))
-                 and not any("image/png" in o.get("data", {}) for o in c["outputs"])
-                 and not (_only_conditional("".join(c["source"])) and not c["outputs"])]
+                 and not any("image/png" in o.get("data", {}) for o in c["outputs"])]
         assert not blank, f"{path.name}: cells {blank} show a figure but hold no image; re-execute the notebook"
-
-
-def test_a_figure_inside_an_if_is_conditional():
-    assert _only_conditional("if log is not None:\n    plt.plot(log)\n    plt.show()\n")
-    assert not _only_conditional("plt.plot(x)\nplt.show()\n")
-    assert not _only_conditional("if a:\n    plt.show()\nplt.show()\n")
 
 
 def test_a_cell_that_calls_plt_show_only_inside_a_function_draws_nothing():

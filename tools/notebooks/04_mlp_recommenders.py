@@ -956,30 +956,8 @@ if ncf_log is not None:
             .infer_objects().round(4))
 
 # %% [markdown]
-# Once the log exists, the next cell draws the chosen candidates' validation NDCG@10 during training, and the one after
-# it compares this run's settings with the search's choices. Without a log, as in this run, both show nothing.
-
-# %%
-if ncf_log is not None:
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3.6), sharey=True)
-    for ax, names in zip(axes, [("GMF", "MLP", "Dot"), ("NeuMF",)]):
-        for name in names:
-            c = searched[name]
-            run = ncf_log[(ncf_log["model"] == name) & (ncf_log["negatives"] == c["negatives"])
-                          & (ncf_log["size f"] == c["size f"]) & (ncf_log["reg"] == c["reg"])]
-            dims = 2 * c["size f"] if name in ("Dot", "NeuMF") else c["size f"]
-            ax.plot(run["epoch"], run["val_ndcg"], marker="o", ms=3,
-                    label=f"{name}: {dims} dims, penalty {c['reg']:g}, {c['negatives']} negatives")
-            ax.axvline(c["best"], color=ax.lines[-1].get_color(), ls=":", lw=1)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("fine-tuning epoch (0: the initial blend)" if names == ("NeuMF",) else "epoch")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel(f"validation NDCG@{K}")
-    axes[0].set_title("NeuMF's parents and the dot product (dotted: best epoch)")
-    axes[1].set_title("NeuMF, fine-tuned from its parents")
-    plt.tight_layout()
-    plt.show()
+# Once the log exists, the next cell compares this run's settings with the search's choices (the log holds each
+# candidate's validation NDCG@10 after every epoch, to plot). Without a log, as in this run, it shows nothing.
 
 # %%
 searched_epochs = ({name: int(c["best"]) for name, c in searched.items()} if ncf_log is not None else None)
